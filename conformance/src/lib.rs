@@ -1,0 +1,1 @@
+//! The behaviour suite of DESIGN.md section 2 (built by the timeout-tower issue).

@@ -1,0 +1,1 @@
+//! actix-web middleware (built by the timeout-actix issue).

@@ -1,0 +1,248 @@
+//! Time as the tracker sees it: milliseconds since the Unix epoch, from a
+//! pluggable [`Clock`].
+//!
+//! Milliseconds since the epoch (not `Instant`) because deadlines are shared
+//! with other replicas through stores such as Redis, whose server clock is
+//! the one every replica must agree on.
+
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+/// A point in time: whole milliseconds since the Unix epoch.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeout_core::Timestamp;
+///
+/// let t = Timestamp::from_millis(1_000);
+/// assert_eq!(t + Duration::from_secs(2), Timestamp::from_millis(3_000));
+/// assert_eq!(Timestamp::from_millis(3_000).saturating_since(t), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The latest representable time; used as "never".
+    pub const NEVER: Timestamp = Timestamp(u64::MAX);
+
+    /// A timestamp `ms` milliseconds after the Unix epoch.
+    pub const fn from_millis(ms: u64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// The time elapsed from `earlier` to `self`, or zero if `earlier` is later.
+    pub fn saturating_since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `self` moved forward by `d`, saturating at [`Timestamp::NEVER`].
+    pub fn saturating_add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(duration_millis(d)))
+    }
+
+    /// `self` moved back by `d`, saturating at the epoch.
+    pub fn saturating_sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(duration_millis(d)))
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        self.saturating_add(d)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Timestamp::NEVER {
+            f.write_str("Timestamp(never)")
+        } else {
+            write!(f, "Timestamp({}ms)", self.0)
+        }
+    }
+}
+
+/// Whole milliseconds of `d`, saturating; sub-millisecond remainders are
+/// dropped because every store keeps millisecond scores.
+pub(crate) fn duration_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Where the tracker reads the current time.
+///
+/// Implement it to inject time in tests or to follow an external clock.
+///
+/// ```
+/// use timeout_core::{Clock, SystemClock};
+///
+/// let now = SystemClock.now();
+/// assert!(now.as_millis() > 1_600_000_000_000);
+/// ```
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        // A clock before 1970 is a broken host; treating it as the epoch keeps
+        // the tracker running (everything looks idle) instead of panicking.
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(duration_millis)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}
+
+/// A clock that moves only when told to: for tests and simulations.
+///
+/// Clones share the same time.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeout_core::{Clock, ManualClock, Timestamp};
+///
+/// let clock = ManualClock::new(Timestamp::from_millis(10_000));
+/// let same = clock.clone();
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(same.now(), Timestamp::from_millis(15_000));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    now: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A manual clock showing `start`.
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock {
+            now: Arc::new(AtomicU64::new(start.0)),
+        }
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        self.now.fetch_add(duration_millis(d), Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `t` (it may move backwards, as real clocks do).
+    pub fn set(&self, t: Timestamp) {
+        self.now.store(t.0, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.now.load(Ordering::SeqCst))
+    }
+}
+
+/// A clock shifted from another by a fixed offset: how a test gives one
+/// replica a skewed clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeout_core::{Clock, ManualClock, SkewedClock, Timestamp};
+///
+/// let base = ManualClock::new(Timestamp::from_millis(100_000));
+/// let ahead = SkewedClock::ahead(base.clone(), Duration::from_secs(30));
+/// assert_eq!(ahead.now(), Timestamp::from_millis(130_000));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SkewedClock<C> {
+    inner: C,
+    ahead: bool,
+    offset: Duration,
+}
+
+impl<C: Clock> SkewedClock<C> {
+    /// `inner` moved forward by `offset`.
+    pub fn ahead(inner: C, offset: Duration) -> Self {
+        SkewedClock {
+            inner,
+            ahead: true,
+            offset,
+        }
+    }
+
+    /// `inner` moved back by `offset`.
+    pub fn behind(inner: C, offset: Duration) -> Self {
+        SkewedClock {
+            inner,
+            ahead: false,
+            offset,
+        }
+    }
+}
+
+impl<C: Clock> Clock for SkewedClock<C> {
+    fn now(&self) -> Timestamp {
+        let now = self.inner.now();
+        if self.ahead {
+            now.saturating_add(self.offset)
+        } else {
+            now.saturating_sub(self.offset)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_moves_forward() {
+        let a = SystemClock.now();
+        std::thread::sleep(Duration::from_millis(5));
+        let b = SystemClock.now();
+        assert!(b > a, "{b:?} should be after {a:?}");
+    }
+
+    #[test]
+    fn manual_clock_can_go_back() {
+        let c = ManualClock::new(Timestamp::from_millis(5_000));
+        c.set(Timestamp::from_millis(1_000));
+        assert_eq!(c.now().as_millis(), 1_000);
+    }
+
+    #[test]
+    fn timestamp_arithmetic_saturates() {
+        assert_eq!(
+            Timestamp::NEVER + Duration::from_secs(1),
+            Timestamp::NEVER,
+            "adding to never stays never"
+        );
+        assert_eq!(
+            Timestamp::from_millis(5).saturating_sub(Duration::from_secs(1)),
+            Timestamp::from_millis(0)
+        );
+        assert_eq!(
+            Timestamp::from_millis(5).saturating_since(Timestamp::from_millis(9)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn skewed_behind() {
+        let base = ManualClock::new(Timestamp::from_millis(100_000));
+        let c = SkewedClock::behind(base, Duration::from_secs(30));
+        assert_eq!(c.now().as_millis(), 70_000);
+    }
+}

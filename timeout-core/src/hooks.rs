@@ -1,0 +1,96 @@
+//! What the application runs when a key times out: free license seats,
+//! destroy the framework session.
+
+use std::{fmt, future::Future};
+
+use async_trait::async_trait;
+
+use crate::Expired;
+
+/// The error a hook reports; it is logged and the other hooks still run.
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs once per timeout, on whichever replica claimed it.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use timeout_core::{Expired, HookError, TimeoutHook};
+///
+/// struct FreeSeat;
+///
+/// #[async_trait]
+/// impl TimeoutHook for FreeSeat {
+///     async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError> {
+///         println!("freeing the seat of {}", expired.user);
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait TimeoutHook: Send + Sync + 'static {
+    /// Called once per timed-out key with everything it covered. Keep it
+    /// bounded in time: the logout of that request waits for it.
+    async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError>;
+
+    /// A name for the logs.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+}
+
+/// A hook from an async closure.
+///
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+/// use timeout_core::{hook_fn, Policy, Tracker};
+///
+/// let freed = Arc::new(AtomicUsize::new(0));
+/// let counter = freed.clone();
+/// let tracker = Tracker::builder(Policy::default())
+///     .hook(hook_fn("free license units", move |expired| {
+///         let counter = counter.clone();
+///         async move {
+///             counter.fetch_add(expired.sessions.len(), Ordering::SeqCst);
+///             Ok(())
+///         }
+///     }))
+///     .build();
+/// # let _ = tracker;
+/// ```
+pub fn hook_fn<F, Fut>(name: impl Into<String>, f: F) -> FnHook<F>
+where
+    F: Fn(Expired) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+{
+    FnHook {
+        name: name.into(),
+        f,
+    }
+}
+
+/// See [`hook_fn`].
+pub struct FnHook<F> {
+    name: String,
+    f: F,
+}
+
+impl<F> fmt::Debug for FnHook<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FnHook").field("name", &self.name).finish()
+    }
+}
+
+#[async_trait]
+impl<F, Fut> TimeoutHook for FnHook<F>
+where
+    F: Fn(Expired) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+{
+    async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError> {
+        (self.f)(expired.clone()).await
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}

@@ -1,0 +1,253 @@
+//! Delivery of notifications to this replica's open subscriptions (the
+//! WebSocket and SSE streams of each key).
+
+use std::{
+    hash::BuildHasher,
+    pin::Pin,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use hashbrown::{DefaultHashBuilder, HashMap};
+use tokio::sync::mpsc;
+
+use crate::{KeyEvent, Notification};
+
+/// Queued notifications per subscription. A key gets at most a warning and a
+/// logout per idle period, so a full queue means the client stopped reading.
+const QUEUE: usize = 16;
+const SHARDS: usize = 16;
+
+struct Subscriber {
+    id: u64,
+    session: Arc<str>,
+    tx: mpsc::Sender<Notification>,
+}
+
+type Shard = HashMap<Box<str>, Vec<Subscriber>>;
+
+/// The subscriptions of this replica, by key.
+pub(crate) struct Hub {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: DefaultHashBuilder,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    pub(crate) fn new() -> Arc<Hub> {
+        Arc::new(Hub {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: DefaultHashBuilder::default(),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
+        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
+        // A panic while holding the lock leaves plain data behind, still
+        // consistent: keep serving rather than poisoning every later call.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn subscribe(self: &Arc<Self>, key: &str, session: Arc<str>) -> Subscription {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut shard = self.shard(key);
+        let subscriber = Subscriber { id, session, tx };
+        match shard.get_mut(key) {
+            Some(subs) => subs.push(subscriber),
+            None => {
+                shard.insert(key.into(), vec![subscriber]);
+            }
+        }
+        Subscription {
+            rx: Some(rx),
+            registration: Some((Arc::clone(self), key.into(), id)),
+        }
+    }
+
+    /// Sends `event` to the subscriptions of its key (only those of its
+    /// sessions, if it names any); a logout also ends them. Returns how many
+    /// received it.
+    pub(crate) fn deliver(&self, event: &KeyEvent) -> usize {
+        let mut shard = self.shard(&event.key);
+        let Some(subs) = shard.get_mut(event.key.as_str()) else {
+            return 0;
+        };
+        let targeted = |s: &Subscriber| {
+            event.sessions.is_empty() || event.sessions.iter().any(|t| **t == *s.session)
+        };
+        let sent = if event.notification.is_logout() {
+            // Dropping the senders ends each stream right after the logout.
+            let (ended, kept): (Vec<_>, Vec<_>) = subs.drain(..).partition(|s| targeted(s));
+            *subs = kept;
+            send_all(&ended, &event.notification)
+        } else {
+            subs.retain(|s| !s.tx.is_closed());
+            let targets: Vec<&Subscriber> = subs.iter().filter(|s| targeted(s)).collect();
+            send_all(targets, &event.notification)
+        };
+        if subs.is_empty() {
+            shard.remove(event.key.as_str());
+        }
+        sent
+    }
+
+    /// Ends the subscriptions of one session of `key` (explicit logout).
+    pub(crate) fn close_session(&self, key: &str, session: &str) {
+        let mut shard = self.shard(key);
+        if let Some(subs) = shard.get_mut(key) {
+            subs.retain(|s| &*s.session != session);
+            if subs.is_empty() {
+                shard.remove(key);
+            }
+        }
+    }
+
+    fn unsubscribe(&self, key: &str, id: u64) {
+        let mut shard = self.shard(key);
+        if let Some(subs) = shard.get_mut(key) {
+            subs.retain(|s| s.id != id);
+            if subs.is_empty() {
+                shard.remove(key);
+            }
+        }
+    }
+
+    /// Open subscriptions of `key` on this replica.
+    pub(crate) fn subscribers(&self, key: &str) -> usize {
+        self.shard(key).get(key).map_or(0, Vec::len)
+    }
+}
+
+fn send_all<'a>(
+    subs: impl IntoIterator<Item = &'a Subscriber>,
+    notification: &Notification,
+) -> usize {
+    let mut sent = 0;
+    for s in subs {
+        match s.tx.try_send(notification.clone()) {
+            Ok(()) => sent += 1,
+            Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(
+                target: "timeout",
+                "a notification subscriber has {QUEUE} unread messages; dropping {notification:?}"
+            ),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+    sent
+}
+
+/// A stream of one key's notifications on this replica: what a WebSocket or
+/// SSE endpoint forwards. It ends after a logout, or when the tracker is
+/// dropped. Dropping it unsubscribes.
+///
+/// ```
+/// use timeout_core::{Policy, Subject, Tracker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tracker = Tracker::new(Policy::builder().enabled(true).build().unwrap());
+/// let alice = Subject::new("s1", "alice").unwrap();
+/// let mut events = tracker.subscribe(&alice);
+/// assert_eq!(events.try_next(), Ok(None)); // nothing yet
+/// # }
+/// ```
+pub struct Subscription {
+    /// `None` for a silent subscription.
+    rx: Option<mpsc::Receiver<Notification>>,
+    registration: Option<(Arc<Hub>, Box<str>, u64)>,
+}
+
+/// The subscription has ended (after a logout) and will yield nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the subscription has ended")]
+pub struct Ended;
+
+impl Subscription {
+    /// A subscription that never yields: for subjects that get no events
+    /// (exempt users, timeout disabled). It stays open until dropped.
+    pub(crate) fn silent() -> Subscription {
+        Subscription {
+            rx: None,
+            registration: None,
+        }
+    }
+
+    /// The next notification; `None` once the subscription has ended.
+    pub async fn recv(&mut self) -> Option<Notification> {
+        match &mut self.rx {
+            Some(rx) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The next notification if one is waiting, without blocking.
+    pub fn try_next(&mut self) -> Result<Option<Notification>, Ended> {
+        let Some(rx) = &mut self.rx else {
+            return Ok(None);
+        };
+        match rx.try_recv() {
+            Ok(n) => Ok(Some(n)),
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(Ended),
+        }
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Notification;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notification>> {
+        match &mut self.rx {
+            Some(rx) => rx.poll_recv(cx),
+            // Silent: nothing will ever arrive, so no waker needs keeping.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some((hub, key, id)) = self.registration.take() {
+            hub.unsubscribe(&key, id);
+        }
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("key", &self.registration.as_ref().map(|(_, k, _)| k))
+            .finish()
+    }
+}
+
+/// Where a shared store delivers the events it receives from other replicas
+/// (see [`Store::attach`](crate::Store::attach)).
+#[derive(Clone)]
+pub struct EventSink {
+    hub: Arc<Hub>,
+}
+
+impl EventSink {
+    pub(crate) fn new(hub: Arc<Hub>) -> Self {
+        EventSink { hub }
+    }
+
+    /// Delivers `event` to this replica's subscribers of its key; returns how
+    /// many received it.
+    pub fn deliver(&self, event: &KeyEvent) -> usize {
+        self.hub.deliver(event)
+    }
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
+    }
+}

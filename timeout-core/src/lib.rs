@@ -1,0 +1,67 @@
+//! The framework-free heart of an idle session timeout.
+//!
+//! A [`Tracker`] sees every request of every logged-in [`Subject`] and
+//! decides: activity moves the deadline, passive requests (polling, open
+//! dashboards, the notification socket) do not, and a subject past its
+//! deadline is refused and logged out at once. A [`Sweeper`] sends the
+//! warning before the timeout and logs out the sessions that never come back.
+//! Subscribers receive [`Notification`]s in the wire format browsers expect;
+//! [`TimeoutHook`]s free what a session held; every timeout is written to the
+//! audit log (`tracing` target `timeout::audit`).
+//!
+//! Deadlines live in a [`Store`]: the embedded [`MemoryStore`] here, Redis in
+//! `timeout-redis` for many replicas. Framework glue lives in
+//! `timeout-tower` (axum) and `timeout-actix`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use timeout_core::{Decision, Notification, Policy, RequestKind, Subject, Tracker};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = Policy::from_properties(
+//!     "timeout.session.enabled=true\n\
+//!      timeout.session.minutes=30\n\
+//!      timeout.session.exception.usernames=monitor",
+//! )?;
+//! let tracker = Tracker::new(policy);
+//! let _sweeper = tracker.spawn_sweeper();
+//!
+//! let alice = Subject::new("session-1", "alice")?;
+//! let decision = tracker.check(Some(&alice), RequestKind::Activity).await;
+//! assert!(matches!(decision, Decision::Allowed { .. }));
+//!
+//! let mut notifications = tracker.subscribe(&alice);
+//! # let _ = &mut notifications;
+//! # Ok(()) }
+//! ```
+
+pub mod audit;
+mod clock;
+mod config;
+mod hooks;
+mod hub;
+mod notification;
+mod passive;
+mod store;
+mod subject;
+mod sweeper;
+mod tracker;
+
+pub use self::{
+    clock::{Clock, ManualClock, SkewedClock, SystemClock, Timestamp},
+    config::{
+        ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, Policy,
+        PolicyBuilder, StoreUnavailable,
+    },
+    hooks::{FnHook, HookError, TimeoutHook, hook_fn},
+    hub::{Ended, EventSink, Subscription},
+    notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification},
+    passive::{PassivePredicate, PassiveRules, RequestKind, RequestView},
+    store::{
+        Cause, Claim, Due, DueWarning, Expired, MemoryStore, MemoryStoreStats, Store, StoreError,
+        Timing, Touch, TouchOutcome,
+    },
+    subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
+    sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
+    tracker::{Check, Decision, Refusal, SweepReport, Tracker, TrackerBuilder, UNAVAILABLE_JSON},
+};

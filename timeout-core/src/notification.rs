@@ -1,0 +1,140 @@
+//! What subscribers receive, in the exact wire format browsers depend on.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The reason sent with every timeout logout.
+pub const LOGOUT_REASON: &str = "Logged out due to session timeout";
+
+/// The logout notification as JSON: also the body of the 401 answered at the
+/// gate, so clients handle one message whichever way they learn of it.
+pub const LOGOUT_JSON: &str =
+    r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#;
+
+/// A message pushed to a key's subscribers.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeout_core::Notification;
+///
+/// let warn = Notification::warning(Duration::from_secs(61));
+/// assert_eq!(warn.to_json(), r#"{"TimeoutNotification":{"minutesUntilTimeout":2}}"#);
+/// assert_eq!(
+///     Notification::logout().to_json(),
+///     r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Notification {
+    /// The session times out soon.
+    #[serde(rename = "TimeoutNotification")]
+    Warning {
+        /// Whole minutes left, rounded up (never 0 while time is left).
+        #[serde(rename = "minutesUntilTimeout")]
+        minutes_until_timeout: u64,
+    },
+    /// The session has been logged out; the subscription ends after it.
+    #[serde(rename = "LogoutNotification")]
+    Logout {
+        /// Why (always [`LOGOUT_REASON`] for a timeout).
+        reason: String,
+    },
+}
+
+impl Notification {
+    /// A warning that `remaining` is left before the timeout.
+    pub fn warning(remaining: Duration) -> Notification {
+        let ms = remaining.as_millis();
+        let minutes = ms.div_ceil(60_000).max(1);
+        Notification::Warning {
+            minutes_until_timeout: u64::try_from(minutes).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The timeout logout.
+    pub fn logout() -> Notification {
+        Notification::Logout {
+            reason: LOGOUT_REASON.to_owned(),
+        }
+    }
+
+    /// Whether this is a logout (after which the subscription closes).
+    pub fn is_logout(&self) -> bool {
+        matches!(self, Notification::Logout { .. })
+    }
+
+    /// The wire form.
+    pub fn to_json(&self) -> String {
+        match self {
+            // Serializing a two-field enum of plain values cannot fail; the
+            // fallback keeps the signature free of an impossible error.
+            Notification::Logout { reason } if reason == LOGOUT_REASON => LOGOUT_JSON.to_owned(),
+            other => serde_json::to_string(other).unwrap_or_else(|_| LOGOUT_JSON.to_owned()),
+        }
+    }
+}
+
+/// A notification for one key: what a shared store publishes so every
+/// replica can deliver it to its own subscribers of that key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEvent {
+    /// The key (user name or session id, by scope).
+    pub key: String,
+    /// What to deliver.
+    pub notification: Notification,
+    /// Only the subscriptions of these sessions; empty for every
+    /// subscription of the key. A logout names the sessions it ended, so a
+    /// session that started after them keeps its socket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_are_rounded_up() {
+        let cases = [
+            (1, 1),
+            (30_000, 1),
+            (60_000, 1),
+            (60_001, 2),
+            (119_999, 2),
+            (120_000, 2),
+            (0, 1),
+        ];
+        for (ms, minutes) in cases {
+            assert_eq!(
+                Notification::warning(Duration::from_millis(ms)),
+                Notification::Warning {
+                    minutes_until_timeout: minutes
+                },
+                "{ms} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn exact_wire_format_round_trips() {
+        let warn = r#"{"TimeoutNotification":{"minutesUntilTimeout":1}}"#;
+        let parsed: Notification = serde_json::from_str(warn).unwrap();
+        assert_eq!(parsed.to_json(), warn);
+        let logout: Notification = serde_json::from_str(LOGOUT_JSON).unwrap();
+        assert_eq!(logout, Notification::logout());
+        assert_eq!(serde_json::to_string(&logout).unwrap(), LOGOUT_JSON);
+    }
+
+    #[test]
+    fn other_logout_reasons_serialize_too() {
+        let n = Notification::Logout {
+            reason: "admin said so".into(),
+        };
+        assert_eq!(
+            n.to_json(),
+            r#"{"LogoutNotification":{"reason":"admin said so"}}"#
+        );
+    }
+}

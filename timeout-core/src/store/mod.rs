@@ -1,0 +1,212 @@
+//! The [`Store`] trait: the one seam between the tracker and where deadlines
+//! live (in memory here, Redis in `timeout-redis`).
+
+mod memory;
+
+use std::{fmt, time::Duration};
+
+use async_trait::async_trait;
+
+pub use self::memory::{MemoryStore, MemoryStoreStats};
+use crate::{EventSink, KeyEvent, RequestKind, Timestamp};
+
+/// Settings every scheduling decision of a store needs, the same for all keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Lead time of the warning; zero for none.
+    pub warn_before: Duration,
+    /// How long a timed-out session stays refused.
+    pub remember: Duration,
+}
+
+/// One request of one key, as the store sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Touch<'a> {
+    /// The identity carrying the deadline (user or session, by scope).
+    pub key: &'a str,
+    /// The user behind the request.
+    pub user: &'a str,
+    /// The session behind the request.
+    pub session: &'a str,
+    /// Activity moves the deadline; passive requests only check it.
+    pub kind: RequestKind,
+    /// The tracker's current time (a shared store may use its own clock).
+    pub now: Timestamp,
+    /// The idle timeout of this key (its groups' or the global one).
+    pub timeout: Duration,
+    /// The absolute lifetime of this key, counted from its first request.
+    pub absolute_lifetime: Option<Duration>,
+    /// Scheduling settings.
+    pub timing: Timing,
+}
+
+/// What a [`Touch`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TouchOutcome {
+    /// The key is tracked and alive until `deadline`.
+    Live {
+        /// When it times out unless there is activity before.
+        deadline: Timestamp,
+    },
+    /// The deadline had passed and this caller claimed the expiry: it must
+    /// run the logout (notify, hooks, audit). Exactly one caller gets this.
+    Expired(Expired),
+    /// A new session of a key whose deadline had passed: this caller claimed
+    /// the old period's expiry (it must run that logout, for the old
+    /// sessions) and the request starts a new period, alive until `deadline`.
+    Replaced {
+        /// The new period's deadline.
+        deadline: Timestamp,
+        /// The old period, to log out.
+        expired: Expired,
+    },
+    /// The key or this session has already been timed out (claimed by
+    /// someone else, or remembered as timed out): refuse the request.
+    Refused,
+}
+
+/// Why a key expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cause {
+    /// No activity for the idle timeout.
+    Idle,
+    /// The absolute lifetime ran out.
+    Absolute,
+}
+
+/// A claim on a due event held by one replica until acknowledged; shared
+/// stores hand an unacknowledged claim to another replica after a lease.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Claim(pub String);
+
+/// A key that timed out and was claimed by this caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    /// The key (user name or session id, by scope).
+    pub key: String,
+    /// The user.
+    pub user: String,
+    /// Every session the key covered: the framework sessions to destroy.
+    pub sessions: Vec<String>,
+    /// The deadline that passed.
+    pub deadline: Timestamp,
+    /// Why.
+    pub cause: Cause,
+    /// To acknowledge once handled, for stores that lease claims.
+    pub claim: Option<Claim>,
+}
+
+/// A warning that came due and was claimed by this caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueWarning {
+    /// The key.
+    pub key: String,
+    /// The deadline the warning is about.
+    pub deadline: Timestamp,
+    /// To acknowledge once delivered, for stores that lease claims.
+    pub claim: Option<Claim>,
+}
+
+/// An event a sweep claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Due {
+    /// A warning to send.
+    Warning(DueWarning),
+    /// A logout to run.
+    Expiry(Expired),
+}
+
+/// A store failed; the message says what to check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached.
+    #[error("the timeout store is unreachable ({what}): {source}")]
+    Unavailable {
+        /// Which store and where (`redis at 127.0.0.1:6379`).
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store answered with data this version cannot use.
+    #[error("the timeout store returned data it cannot use: {0}")]
+    Corrupt(String),
+}
+
+/// Where deadlines live. Object-safe: the tracker holds an `Arc<dyn Store>`.
+///
+/// Every method that changes state must be atomic per key, because several
+/// requests (and, for shared stores, several replicas) race on the same key:
+/// an expiry is claimed by exactly one caller.
+///
+/// ```
+/// use std::sync::Arc;
+/// use timeout_core::{MemoryStore, Store};
+///
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// # let _ = store;
+/// ```
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Answers a touch without I/O when the store can (a hot key it knows
+    /// well); `None` sends the caller to [`touch`](Store::touch). Must not
+    /// allocate for a tracked key: it runs on every request.
+    fn try_touch(&self, touch: &Touch<'_>) -> Option<TouchOutcome> {
+        let _ = touch;
+        None
+    }
+
+    /// Records a request: starts tracking an unknown key, moves the deadline
+    /// on activity, and claims the expiry if the deadline has passed.
+    async fn touch(&self, touch: &Touch<'_>) -> Result<TouchOutcome, StoreError>;
+
+    /// The deadline of `key`, if tracked.
+    async fn deadline(&self, key: &str, timing: Timing) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Ends one session of `key` (explicit logout). The key stops being
+    /// tracked when it has no session left. Returns whether the session was
+    /// tracked.
+    async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError>;
+
+    /// Stops tracking `key` and all its sessions, with no event. Returns
+    /// whether it was tracked.
+    async fn remove(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Forgets that `session` timed out, so it may start a new idle period
+    /// (the application logged the user in again with the same session id).
+    async fn forget_timed_out(&self, session: &str) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` due warnings and expiries at `now`, each for
+    /// exactly one caller across all replicas. Cost grows with the number of
+    /// due keys, not the number of tracked keys.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        timing: Timing,
+        limit: usize,
+    ) -> Result<Vec<Due>, StoreError>;
+
+    /// Acknowledges handled claims, for stores that lease them.
+    async fn ack(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let _ = claims;
+        Ok(())
+    }
+
+    /// Number of tracked keys (license seats in use).
+    async fn count_active(&self) -> Result<u64, StoreError>;
+
+    /// Sends `event` to the other replicas; a single-process store has none.
+    async fn publish(&self, event: &KeyEvent) -> Result<(), StoreError> {
+        let _ = event;
+        Ok(())
+    }
+
+    /// Gives the store the sink where events from other replicas go.
+    fn attach(&self, sink: EventSink) {
+        let _ = sink;
+    }
+}

@@ -1,0 +1,127 @@
+//! The background task that sends warnings and logs out keys that never
+//! come back to the gate.
+
+use std::time::Duration;
+
+use tokio::{
+    task::{JoinHandle, JoinSet},
+    time::MissedTickBehavior,
+};
+
+use crate::Tracker;
+
+/// The default pause between sweeps: deliveries are at most this late (plus
+/// the time to claim), well within the 1-second promise.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Configures and starts the sweeper of a [`Tracker`].
+///
+/// ```
+/// use timeout_core::{Policy, Sweeper, Tracker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tracker = Tracker::new(Policy::builder().enabled(true).build().unwrap());
+/// let sweeper = Sweeper::new(tracker.clone()).spawn();
+/// // ... serve requests; dropping the handle stops the sweeper.
+/// sweeper.stop();
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Sweeper {
+    tracker: Tracker,
+    interval: Duration,
+}
+
+impl Sweeper {
+    /// A sweeper for `tracker`, every [`DEFAULT_SWEEP_INTERVAL`].
+    pub fn new(tracker: Tracker) -> Self {
+        Sweeper {
+            tracker,
+            interval: DEFAULT_SWEEP_INTERVAL,
+        }
+    }
+
+    /// The pause between sweeps (at least 1 ms).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Starts the sweeper on the current tokio runtime. It runs until the
+    /// handle is dropped or stopped.
+    pub fn spawn(self) -> SweeperHandle {
+        SweeperHandle {
+            task: tokio::spawn(self.run()),
+        }
+    }
+
+    async fn run(self) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut hooks = JoinSet::new();
+        let mut failing = false;
+        loop {
+            ticker.tick().await;
+            while let Some(done) = hooks.try_join_next() {
+                if let Err(err) = done
+                    && err.is_panic()
+                {
+                    tracing::error!(target: "timeout", "a timeout hook panicked: {err}");
+                }
+            }
+            match self.tracker.sweep_with(Some(&mut hooks)).await {
+                Ok(report) => {
+                    if failing {
+                        tracing::info!(target: "timeout", "the store answers again: sweeping resumed");
+                        failing = false;
+                    }
+                    if report.warnings + report.logouts > 0 {
+                        tracing::debug!(target: "timeout", ?report, "swept");
+                    }
+                }
+                Err(err) if !failing => {
+                    tracing::error!(
+                        target: "timeout",
+                        "sweep failed: {err}; warnings and logouts wait until the store answers \
+                         (the gate still refuses expired sessions it can check)"
+                    );
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// A running sweeper; dropping it stops the sweeper.
+#[derive(Debug)]
+pub struct SweeperHandle {
+    task: JoinHandle<()>,
+}
+
+impl SweeperHandle {
+    /// Stops the sweeper; timeout hooks it started and that are still
+    /// running are cancelled.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// Whether the sweeper task is still running.
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+}
+
+impl Drop for SweeperHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Tracker {
+    /// Starts a [`Sweeper`] with the default interval.
+    pub fn spawn_sweeper(&self) -> SweeperHandle {
+        Sweeper::new(self.clone()).spawn()
+    }
+}

@@ -1,0 +1,581 @@
+//! The [`Tracker`]: every decision of the idle timeout in one framework-free
+//! place, so the axum and actix adapters behave the same.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::task::JoinSet;
+
+use crate::{
+    Clock, Due, DueWarning, Expired, KeyEvent, MemoryStore, Notification, Policy, RequestKind,
+    Store, StoreError, StoreUnavailable, Subject, Subscription, SystemClock, TimeoutHook,
+    Timestamp, Timing, Touch, TouchOutcome, audit,
+    hub::{EventSink, Hub},
+    notification::LOGOUT_JSON,
+};
+
+/// How many due events one store call claims.
+pub(crate) const CLAIM_BATCH: usize = 1_000;
+/// Hooks of sweeper-claimed timeouts running at once; beyond it the sweep
+/// waits, so a slow hook target (a license server) is not flooded.
+const MAX_RUNNING_HOOKS: usize = 256;
+/// At most one "store unreachable" error per this many milliseconds: an
+/// outage must not turn every request into a log line.
+const STORE_ERROR_LOG_EVERY_MS: u64 = 10_000;
+
+/// What the gate decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// The timeout is disabled: pass through.
+    Disabled,
+    /// The request has no subject (not logged in): pass through.
+    NotTracked,
+    /// The user is exempt: pass through.
+    Exempt,
+    /// Tracked and alive until `deadline`.
+    Allowed {
+        /// When the key times out unless there is activity before.
+        deadline: Timestamp,
+    },
+    /// Timed out: refuse with 401 and the logout JSON.
+    TimedOut,
+    /// The store is unreachable and the policy lets requests through.
+    Unchecked,
+    /// The store is unreachable and the policy refuses requests (503).
+    Unavailable,
+}
+
+/// How to answer a refused request; the same for every adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response body.
+    pub body: &'static str,
+    /// Its content type.
+    pub content_type: &'static str,
+}
+
+/// Body of the 503 answered while the store is unreachable (fail closed).
+pub const UNAVAILABLE_JSON: &str =
+    r#"{"error":"the session timeout store is unavailable; try again shortly"}"#;
+
+impl Decision {
+    /// Whether the request may reach the application.
+    pub fn allows(&self) -> bool {
+        self.refusal().is_none()
+    }
+
+    /// How to answer if the request is refused.
+    ///
+    /// ```
+    /// use timeout_core::{Decision, LOGOUT_JSON};
+    ///
+    /// let refusal = Decision::TimedOut.refusal().unwrap();
+    /// assert_eq!((refusal.status, refusal.body), (401, LOGOUT_JSON));
+    /// assert!(Decision::Exempt.refusal().is_none());
+    /// ```
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Decision::TimedOut => Some(Refusal {
+                status: 401,
+                body: LOGOUT_JSON,
+                content_type: "application/json",
+            }),
+            Decision::Unavailable => Some(Refusal {
+                status: 503,
+                body: UNAVAILABLE_JSON,
+                content_type: "application/json",
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The future of a gate decision: ready at once on the hot path (no
+/// allocation), boxed only when the store needs I/O or a logout must run.
+#[must_use = "a check does nothing unless awaited"]
+pub struct Check(CheckState);
+
+enum CheckState {
+    Ready(Option<Decision>),
+    Pending(Pin<Box<dyn Future<Output = Decision> + Send + 'static>>),
+}
+
+impl Check {
+    fn ready(decision: Decision) -> Check {
+        Check(CheckState::Ready(Some(decision)))
+    }
+
+    fn pending(fut: impl Future<Output = Decision> + Send + 'static) -> Check {
+        Check(CheckState::Pending(Box::pin(fut)))
+    }
+
+    /// The decision if it was made without waiting.
+    pub fn now_or_never(&self) -> Option<Decision> {
+        match &self.0 {
+            CheckState::Ready(d) => *d,
+            CheckState::Pending(_) => None,
+        }
+    }
+}
+
+impl Future for Check {
+    type Output = Decision;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Decision> {
+        match &mut self.0 {
+            // Polling again after completion yields the same answer rather
+            // than panicking.
+            CheckState::Ready(d) => Poll::Ready(d.unwrap_or(Decision::Unavailable)),
+            CheckState::Pending(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            CheckState::Ready(d) => f.debug_tuple("Check").field(d).finish(),
+            CheckState::Pending(_) => f.write_str("Check(pending)"),
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SweepReport {
+    /// Warnings sent.
+    pub warnings: usize,
+    /// Keys logged out.
+    pub logouts: usize,
+}
+
+struct Inner {
+    policy: Policy,
+    timing: Timing,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hub: Arc<Hub>,
+    hooks: Box<[Arc<dyn TimeoutHook>]>,
+    last_store_error_log: AtomicU64,
+}
+
+/// Tracks activity and decides, per request, whether the session lives.
+/// Cheap to clone; clones share everything.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeout_core::{
+///     Decision, ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker,
+/// };
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+/// let policy = Policy::builder()
+///     .enabled(true)
+///     .idle_timeout(Duration::from_secs(60))
+///     .warn_before(Duration::from_secs(10))
+///     .build()?;
+/// let tracker = Tracker::builder(policy).clock(clock.clone()).build();
+/// let alice = Subject::new("s1", "alice")?;
+///
+/// let first = tracker.check(Some(&alice), RequestKind::Activity).await;
+/// assert!(matches!(first, Decision::Allowed { .. }));
+///
+/// clock.advance(Duration::from_secs(61));
+/// assert_eq!(tracker.check(Some(&alice), RequestKind::Passive).await, Decision::TimedOut);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker")
+            .field("policy", &self.inner.policy)
+            .field("store", &self.inner.store)
+            .field("clock", &self.inner.clock)
+            .field("hooks", &self.inner.hooks.len())
+            .finish()
+    }
+}
+
+/// Builds a [`Tracker`]: memory store and system clock unless told otherwise.
+#[must_use]
+pub struct TrackerBuilder {
+    policy: Policy,
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn Clock>>,
+    hooks: Vec<Arc<dyn TimeoutHook>>,
+}
+
+impl TrackerBuilder {
+    /// Where deadlines live (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Where time comes from (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Runs `hook` once per timeout; hooks run in the order added.
+    pub fn hook(mut self, hook: impl TimeoutHook) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// The tracker.
+    pub fn build(self) -> Tracker {
+        let hub = Hub::new();
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        store.attach(EventSink::new(Arc::clone(&hub)));
+        tracing::info!(target: "timeout", "{}", self.policy);
+        let timing = Timing {
+            warn_before: self.policy.warn_before(),
+            remember: self.policy.remember_timed_out(),
+        };
+        Tracker {
+            inner: Arc::new(Inner {
+                policy: self.policy,
+                timing,
+                store,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                hub,
+                hooks: self.hooks.into_boxed_slice(),
+                last_store_error_log: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Tracker {
+    /// A tracker with the memory store and the system clock.
+    pub fn new(policy: Policy) -> Tracker {
+        Tracker::builder(policy).build()
+    }
+
+    /// A builder to choose the store, clock and hooks.
+    pub fn builder(policy: Policy) -> TrackerBuilder {
+        TrackerBuilder {
+            policy,
+            store: None,
+            clock: None,
+            hooks: Vec::new(),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The current time on the tracker's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The gate: decides one request of `subject` (none when not logged in).
+    ///
+    /// Activity moves the deadline; a passive request only checks it. A
+    /// subject past its deadline is refused and logged out here, at once,
+    /// even if no sweep has run: the logout (notifications, hooks, audit)
+    /// runs exactly once, whether here or in the sweeper.
+    pub fn check(&self, subject: Option<&Subject>, kind: RequestKind) -> Check {
+        let policy = &self.inner.policy;
+        if !policy.enabled() {
+            return Check::ready(Decision::Disabled);
+        }
+        let Some(subject) = subject else {
+            return Check::ready(Decision::NotTracked);
+        };
+        if policy.is_exempt(subject.user()) {
+            return Check::ready(Decision::Exempt);
+        }
+        let touch = self.touch_of(subject, kind, self.inner.clock.now());
+        match self.inner.store.try_touch(&touch) {
+            Some(outcome) => self.settle(outcome),
+            None => {
+                let tracker = self.clone();
+                let subject = subject.clone();
+                Check::pending(async move { tracker.touch_slowly(&subject, kind).await })
+            }
+        }
+    }
+
+    /// The request classified by the policy's passive rules.
+    pub fn classify(&self, request: &dyn crate::RequestView) -> RequestKind {
+        self.inner.policy.passive().classify(request)
+    }
+
+    /// `GET /rest/user/timeout/reset`: counts as activity and nothing else,
+    /// with an audit record.
+    pub async fn reset(&self, subject: Option<&Subject>) -> Decision {
+        let decision = self.check(subject, RequestKind::Activity).await;
+        if let (Decision::Allowed { .. }, Some(subject)) = (decision, subject) {
+            audit::reset(subject);
+        }
+        decision
+    }
+
+    /// The application logged `subject` in: forget that its session may have
+    /// timed out before (for applications that keep session ids across
+    /// logins) and start its idle period.
+    pub async fn login(&self, subject: &Subject) -> Decision {
+        if !self.inner.policy.enabled() {
+            return Decision::Disabled;
+        }
+        if let Err(err) = self.inner.store.forget_timed_out(subject.session()).await {
+            return self.store_failed(&err);
+        }
+        self.check(Some(subject), RequestKind::Activity).await
+    }
+
+    /// The application logged `subject` out: this session stops being
+    /// tracked at once and gets no timeout event (the user's other sessions
+    /// go on). Its notification subscriptions end.
+    pub async fn logout(&self, subject: &Subject) -> Result<(), StoreError> {
+        if !self.inner.policy.enabled() {
+            return Ok(());
+        }
+        let key = subject.key(self.inner.policy.scope());
+        self.inner.store.end_session(key, subject.session()).await?;
+        self.inner.hub.close_session(key, subject.session());
+        audit::logged_out(subject);
+        Ok(())
+    }
+
+    /// Notifications for `subject`'s key: what the WebSocket and SSE
+    /// endpoints forward. Only this key's events, never another's.
+    pub fn subscribe(&self, subject: &Subject) -> Subscription {
+        let policy = &self.inner.policy;
+        if !policy.enabled() || policy.is_exempt(subject.user()) {
+            return Subscription::silent();
+        }
+        let key = subject.key(policy.scope());
+        self.inner.hub.subscribe(key, Arc::from(subject.session()))
+    }
+
+    /// When `subject` times out unless active before; `None` if untracked.
+    pub async fn deadline(&self, subject: &Subject) -> Result<Option<Timestamp>, StoreError> {
+        let key = subject.key(self.inner.policy.scope());
+        self.inner.store.deadline(key, self.inner.timing).await
+    }
+
+    /// The time `subject` has left; `None` if untracked.
+    pub async fn time_left(&self, subject: &Subject) -> Result<Option<Duration>, StoreError> {
+        let now = self.now();
+        Ok(self
+            .deadline(subject)
+            .await?
+            .map(|deadline| deadline.saturating_since(now)))
+    }
+
+    /// Number of tracked keys: license seats in use.
+    pub async fn active_count(&self) -> Result<u64, StoreError> {
+        self.inner.store.count_active().await
+    }
+
+    /// Open notification subscriptions of `subject`'s key on this replica.
+    pub fn subscribers(&self, subject: &Subject) -> usize {
+        self.inner
+            .hub
+            .subscribers(subject.key(self.inner.policy.scope()))
+    }
+
+    /// Sends every warning and runs every logout due now, waiting for the
+    /// hooks. The background [`Sweeper`](crate::Sweeper) does this on a
+    /// timer; tests with a manual clock call it directly.
+    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+        self.sweep_with(None).await
+    }
+
+    /// One sweep; hooks go to `background` when given (the sweeper's task
+    /// set) so a slow hook cannot delay the next warnings and logouts.
+    pub(crate) async fn sweep_with(
+        &self,
+        mut background: Option<&mut JoinSet<()>>,
+    ) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        if !self.inner.policy.enabled() {
+            return Ok(report);
+        }
+        loop {
+            let now = self.inner.clock.now();
+            let due = self
+                .inner
+                .store
+                .claim_due(now, self.inner.timing, CLAIM_BATCH)
+                .await?;
+            let claimed = due.len();
+            let mut expired = Vec::new();
+            for event in due {
+                match event {
+                    Due::Warning(warning) => {
+                        self.warn(&warning, now).await;
+                        report.warnings += 1;
+                    }
+                    Due::Expiry(e) => {
+                        // Notify first for the whole batch: hooks may be slow.
+                        self.announce_logout(&e).await;
+                        expired.push(e);
+                    }
+                }
+            }
+            report.logouts += expired.len();
+            for e in expired {
+                match background.as_deref_mut() {
+                    Some(set) => {
+                        while set.len() >= MAX_RUNNING_HOOKS {
+                            set.join_next().await;
+                        }
+                        let tracker = self.clone();
+                        set.spawn(async move { tracker.run_hooks(&e).await });
+                    }
+                    None => self.run_hooks(&e).await,
+                }
+            }
+            if claimed < CLAIM_BATCH {
+                return Ok(report);
+            }
+        }
+    }
+
+    fn touch_of<'a>(&self, subject: &'a Subject, kind: RequestKind, now: Timestamp) -> Touch<'a> {
+        let policy = &self.inner.policy;
+        Touch {
+            key: subject.key(policy.scope()),
+            user: subject.user(),
+            session: subject.session(),
+            kind,
+            now,
+            timeout: policy.timeout_for(subject.groups()),
+            absolute_lifetime: policy.absolute_lifetime(),
+            timing: self.inner.timing,
+        }
+    }
+
+    async fn touch_slowly(&self, subject: &Subject, kind: RequestKind) -> Decision {
+        let touch = self.touch_of(subject, kind, self.inner.clock.now());
+        match self.inner.store.touch(&touch).await {
+            Ok(outcome) => self.settle(outcome).await,
+            Err(err) => self.store_failed(&err),
+        }
+    }
+
+    fn settle(&self, outcome: TouchOutcome) -> Check {
+        match outcome {
+            TouchOutcome::Live { deadline } => Check::ready(Decision::Allowed { deadline }),
+            TouchOutcome::Refused => Check::ready(Decision::TimedOut),
+            TouchOutcome::Expired(expired) => {
+                let tracker = self.clone();
+                Check::pending(async move {
+                    tracker.logout_now(&expired).await;
+                    Decision::TimedOut
+                })
+            }
+            TouchOutcome::Replaced { deadline, expired } => {
+                let tracker = self.clone();
+                Check::pending(async move {
+                    tracker.logout_now(&expired).await;
+                    Decision::Allowed { deadline }
+                })
+            }
+        }
+    }
+
+    fn store_failed(&self, err: &StoreError) -> Decision {
+        // Wall time, not the tracker's clock (which may be manual).
+        let now = SystemClock.now().as_millis();
+        let last = self.inner.last_store_error_log.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= STORE_ERROR_LOG_EVERY_MS
+            && self
+                .inner
+                .last_store_error_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                target: "timeout",
+                policy = %self.inner.policy.store_unavailable(),
+                "{err}; requests are handled by timeout.session.store.unavailable \
+                 until the store answers again (this message repeats at most every 10 s)"
+            );
+        }
+        match self.inner.policy.store_unavailable() {
+            StoreUnavailable::Allow => Decision::Unchecked,
+            StoreUnavailable::Refuse => Decision::Unavailable,
+        }
+    }
+
+    async fn warn(&self, warning: &DueWarning, now: Timestamp) {
+        let event = KeyEvent {
+            key: warning.key.clone(),
+            notification: Notification::warning(warning.deadline.saturating_since(now)),
+            sessions: Vec::new(),
+        };
+        self.inner.hub.deliver(&event);
+        if let Err(err) = self.inner.store.publish(&event).await {
+            tracing::warn!(target: "timeout", "could not send a warning to the other replicas: {err}");
+        }
+        if let Some(claim) = &warning.claim
+            && let Err(err) = self.inner.store.ack(std::slice::from_ref(claim)).await
+        {
+            tracing::warn!(target: "timeout", "could not acknowledge a warning: {err}");
+        }
+    }
+
+    /// Notifies and records a claimed timeout.
+    async fn announce_logout(&self, expired: &Expired) {
+        let event = KeyEvent {
+            key: expired.key.clone(),
+            notification: Notification::logout(),
+            sessions: expired.sessions.clone(),
+        };
+        self.inner.hub.deliver(&event);
+        if let Err(err) = self.inner.store.publish(&event).await {
+            tracing::warn!(target: "timeout", "could not send a logout to the other replicas: {err}");
+        }
+        audit::timed_out(expired);
+    }
+
+    async fn run_hooks(&self, expired: &Expired) {
+        for hook in self.inner.hooks.iter() {
+            if let Err(err) = hook.on_timeout(expired).await {
+                tracing::error!(
+                    target: "timeout",
+                    hook = hook.name(),
+                    user = %audit::Escaped(&expired.user),
+                    "timeout hook failed: {err}"
+                );
+            }
+        }
+        if let Some(claim) = &expired.claim
+            && let Err(err) = self.inner.store.ack(std::slice::from_ref(claim)).await
+        {
+            tracing::warn!(target: "timeout", "could not acknowledge a logout: {err}");
+        }
+    }
+
+    async fn logout_now(&self, expired: &Expired) {
+        self.announce_logout(expired).await;
+        self.run_hooks(expired).await;
+    }
+}

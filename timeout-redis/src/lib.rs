@@ -1,0 +1,1 @@
+//! `RedisStore`: shared state across replicas (built by the timeout-redis issue).

@@ -1,0 +1,1 @@
+//! tower `Layer` + `Service` for axum/hyper apps (built by the timeout-tower issue).
