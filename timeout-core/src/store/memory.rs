@@ -15,7 +15,7 @@ use std::{
     hash::BuildHasher,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
-        atomic::{AtomicU8, AtomicU64, Ordering::SeqCst},
+        atomic::{AtomicU8, AtomicU64, Ordering::Relaxed},
     },
 };
 
@@ -31,22 +31,22 @@ const SHARDS: usize = 64;
 const BUCKET_MS: u64 = 1_000;
 
 const LIVE: u8 = 0;
-/// A sweeper or gate is deciding whether the key expired: touches wait.
-const CLAIMING: u8 = 1;
 /// Expired and claimed by exactly one caller.
-const CLAIMED: u8 = 2;
+const CLAIMED: u8 = 1;
 /// Removed without an event (explicit logout).
-const REMOVED: u8 = 3;
+const REMOVED: u8 = 2;
 
-/// One tracked key.
+/// The timing of one tracked key, shared by its table slot and the index.
+///
+/// Atomics are `Relaxed`: every decision that counts (a touch, a claim, a
+/// removal) happens under the shard lock, which orders them; the sweeper's
+/// lock-free reads are hints it checks again under the lock.
 struct Entry {
     key: Box<str>,
     /// The user, when it differs from the key (scope session).
     user: Option<Box<str>>,
     /// Whether the key is itself a session id (scope session).
     key_is_session: bool,
-    /// Sessions sharing the key besides the key itself (scope user).
-    others: RwLock<Vec<Box<str>>>,
     absolute_deadline: u64,
     last_activity: AtomicU64,
     timeout_ms: AtomicU64,
@@ -57,20 +57,18 @@ struct Entry {
 }
 
 impl Entry {
+    fn idle_deadline(&self) -> u64 {
+        self.last_activity
+            .load(Relaxed)
+            .saturating_add(self.timeout_ms.load(Relaxed))
+    }
+
     fn deadline(&self) -> u64 {
-        let idle = self
-            .last_activity
-            .load(SeqCst)
-            .saturating_add(self.timeout_ms.load(SeqCst));
-        idle.min(self.absolute_deadline)
+        self.idle_deadline().min(self.absolute_deadline)
     }
 
     fn cause(&self) -> Cause {
-        let idle = self
-            .last_activity
-            .load(SeqCst)
-            .saturating_add(self.timeout_ms.load(SeqCst));
-        if self.absolute_deadline <= idle {
+        if self.absolute_deadline <= self.idle_deadline() {
             Cause::Absolute
         } else {
             Cause::Idle
@@ -80,63 +78,43 @@ impl Entry {
     /// When the sweeper next has something to do for this key.
     fn next_due(&self, warn_ms: u64) -> u64 {
         let deadline = self.deadline();
-        if warn_ms > 0 && self.warned_for.load(SeqCst) != deadline {
+        if warn_ms > 0 && self.warned_for.load(Relaxed) != deadline {
             deadline.saturating_sub(warn_ms)
         } else {
             deadline
         }
     }
 
-    fn has_session(&self, session: &str) -> bool {
-        (self.key_is_session && session == &*self.key)
-            || read(&self.others).iter().any(|s| &**s == session)
-    }
-
-    fn sessions(&self) -> Vec<String> {
-        let others = read(&self.others);
-        let mut all = Vec::with_capacity(others.len() + 1);
-        if self.key_is_session {
-            all.push(self.key.to_string());
-        }
-        all.extend(others.iter().map(|s| s.to_string()));
-        all
-    }
-
     fn user(&self) -> &str {
         self.user.as_deref().unwrap_or(&self.key)
     }
 
-    /// Claims the expiry if the deadline has really passed at `now`. The
-    /// CLAIMING step makes a racing activity either be seen here (no expiry)
-    /// or see the claim (its request is refused), never neither.
-    fn try_claim(&self, now: u64) -> Option<Cause> {
-        if self
-            .state
-            .compare_exchange(LIVE, CLAIMING, SeqCst, SeqCst)
-            .is_err()
-        {
-            return None;
-        }
-        if self.deadline() <= now {
-            let cause = self.cause();
-            self.state.store(CLAIMED, SeqCst);
-            Some(cause)
-        } else {
-            self.state.store(LIVE, SeqCst);
-            None
-        }
+    fn is_live(&self) -> bool {
+        self.state.load(Relaxed) == LIVE
+    }
+}
+
+/// What a shard's table holds per key. The session list lives here, under
+/// the shard lock, so the request path reads it without a lock of its own.
+struct Slot {
+    entry: Arc<Entry>,
+    /// Sessions sharing the key besides the key itself (scope user).
+    others: Vec<Box<str>>,
+}
+
+impl Slot {
+    fn has_session(&self, session: &str) -> bool {
+        (self.entry.key_is_session && session == &*self.entry.key)
+            || self.others.iter().any(|s| &**s == session)
     }
 
-    /// The settled state, waiting out a claim in progress (a few
-    /// instructions long).
-    fn settled_state(&self) -> u8 {
-        loop {
-            let state = self.state.load(SeqCst);
-            if state != CLAIMING {
-                return state;
-            }
-            std::hint::spin_loop();
+    fn sessions(&self) -> Vec<String> {
+        let mut all = Vec::with_capacity(self.others.len() + 1);
+        if self.entry.key_is_session {
+            all.push(self.entry.key.to_string());
         }
+        all.extend(self.others.iter().map(|s| s.to_string()));
+        all
     }
 }
 
@@ -228,7 +206,7 @@ pub struct MemoryStoreStats {
 /// # Ok::<(), timeout_core::ConfigError>(())
 /// ```
 pub struct MemoryStore {
-    shards: Box<[RwLock<HashTable<Arc<Entry>>>]>,
+    shards: Box<[RwLock<HashTable<Slot>>]>,
     hasher: DefaultHashBuilder,
     index: Mutex<Index>,
     remembered: Mutex<Remembered>,
@@ -249,16 +227,6 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
-enum Found {
-    Done(TouchOutcome),
-    /// A session the key does not know yet.
-    Join(Arc<Entry>),
-    /// The deadline passed.
-    Expire(Arc<Entry>),
-    /// No live entry: create one.
-    Create,
-}
-
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -276,12 +244,12 @@ impl MemoryStore {
         let tracked = self.shards.iter().map(|s| read(s).len() as u64).sum();
         MemoryStoreStats {
             tracked,
-            sweep_visits: self.sweep_visits.load(SeqCst),
+            sweep_visits: self.sweep_visits.load(Relaxed),
             remembered: lock(&self.remembered).until.len() as u64,
         }
     }
 
-    fn shard(&self, hash: u64) -> &RwLock<HashTable<Arc<Entry>>> {
+    fn shard(&self, hash: u64) -> &RwLock<HashTable<Slot>> {
         // Bits 40..46: hashbrown uses the low bits for the bucket and the top
         // seven for its tags, so these leave both evenly spread per shard.
         &self.shards[((hash >> 40) as usize) % SHARDS]
@@ -291,150 +259,118 @@ impl MemoryStore {
         self.hasher.hash_one(key)
     }
 
-    fn lookup(&self, hash: u64, key: &str) -> Option<Arc<Entry>> {
-        read(self.shard(hash))
-            .find(hash, |e| &*e.key == key)
-            .cloned()
+    fn rehash(&self) -> impl Fn(&Slot) -> u64 + '_ {
+        |slot| self.hasher.hash_one(&*slot.entry.key)
     }
 
-    /// The whole touch, without I/O.
+    fn lookup(&self, hash: u64, key: &str) -> Option<Arc<Entry>> {
+        read(self.shard(hash))
+            .find(hash, |slot| &*slot.entry.key == key)
+            .map(|slot| slot.entry.clone())
+    }
+
+    /// The whole touch, without I/O: the common case under the shard's read
+    /// lock, everything else (new key, new session, expiry) under its write
+    /// lock.
     fn touch_now(&self, t: &Touch<'_>) -> TouchOutcome {
         let hash = self.hash(t.key);
         let now = t.now.as_millis();
-        loop {
-            let found = {
-                let table = read(self.shard(hash));
-                match table.find(hash, |e| &*e.key == t.key) {
-                    None => Found::Create,
-                    Some(entry) => touch_entry(entry, t, now),
-                }
-            };
-            let outcome = match found {
-                Found::Done(outcome) => Some(outcome),
-                Found::Create => self.create(hash, t, None),
-                Found::Join(entry) => self.join(hash, &entry, t),
-                Found::Expire(entry) => self.expire_at_gate(hash, &entry, t),
-            };
-            if let Some(outcome) = outcome {
-                return outcome;
-            }
-            // A race moved the entry under us (created, rescued, removed):
-            // look again.
-        }
-    }
-
-    /// A session new to an existing key.
-    fn join(&self, hash: u64, entry: &Arc<Entry>, t: &Touch<'_>) -> Option<TouchOutcome> {
-        let now = t.now.as_millis();
-        if self.is_remembered(t.session, now) {
-            return Some(TouchOutcome::Refused);
-        }
-        match entry.settled_state() {
-            LIVE if entry.deadline() <= now => {
-                // The old period is over: log its sessions out and let this
-                // new one start afresh.
-                let cause = entry.try_claim(now)?;
-                let expired = self.finish_claim(hash, entry, cause, t.timing, now);
-                self.create(hash, t, Some(expired))
-            }
-            LIVE => {
-                let mut others = write(&entry.others);
-                if !others.iter().any(|s| &**s == t.session) {
-                    others.push(t.session.into());
-                }
-                None
-            }
-            _ => self.create(hash, t, None),
-        }
-    }
-
-    /// Starts tracking `t.key`; `replacing` is the expired period it follows.
-    fn create(&self, hash: u64, t: &Touch<'_>, replacing: Option<Expired>) -> Option<TouchOutcome> {
-        let now = t.now.as_millis();
-        if replacing.is_none() && self.is_remembered(t.session, now) {
-            return Some(TouchOutcome::Refused);
-        }
-        let key_is_session = t.session == t.key;
-        let entry = Arc::new(Entry {
-            key: t.key.into(),
-            user: (t.user != t.key).then(|| t.user.into()),
-            key_is_session,
-            others: RwLock::new(if key_is_session {
-                Vec::new()
-            } else {
-                vec![t.session.into()]
-            }),
-            absolute_deadline: t
-                .absolute_lifetime
-                .map_or(u64::MAX, |d| now.saturating_add(duration_millis(d))),
-            last_activity: AtomicU64::new(now),
-            timeout_ms: AtomicU64::new(duration_millis(t.timeout)),
-            warned_for: AtomicU64::new(0),
-            state: AtomicU8::new(LIVE),
-        });
         {
-            let mut table = write(self.shard(hash));
-            if let Some(existing) = table.find(hash, |e| &*e.key == t.key).cloned() {
-                if existing.settled_state() == LIVE {
-                    // Another request created it first; a replaced period
-                    // was claimed by us and must still be logged out.
-                    return replacing.map(|expired| TouchOutcome::Replaced {
-                        deadline: Timestamp::from_millis(existing.deadline()),
-                        expired,
-                    });
-                }
-                remove_ptr(&mut table, hash, existing);
+            let table = read(self.shard(hash));
+            if let Some(slot) = table.find(hash, |slot| &*slot.entry.key == t.key)
+                && slot.has_session(t.session)
+                && now < slot.entry.deadline()
+            {
+                return TouchOutcome::Live {
+                    deadline: record(&slot.entry, t, now),
+                };
             }
-            table.insert_unique(hash, entry.clone(), |e| self.hasher.hash_one(&*e.key));
         }
+        self.touch_exclusive(hash, t, now)
+    }
+
+    /// The rare cases of a touch, under the shard's write lock.
+    fn touch_exclusive(&self, hash: u64, t: &Touch<'_>, now: u64) -> TouchOutcome {
+        let mut table = write(self.shard(hash));
+        let mut expired = None;
+        if let Ok(found) = table.find_entry(hash, |slot| &*slot.entry.key == t.key) {
+            let slot = found.get();
+            let member = slot.has_session(t.session);
+            if now < slot.entry.deadline() {
+                if member {
+                    // Another request did the slow part first.
+                    let deadline = record(&slot.entry, t, now);
+                    return TouchOutcome::Live { deadline };
+                }
+                if self.is_remembered(t.session, now) {
+                    return TouchOutcome::Refused;
+                }
+                let slot = found.into_mut();
+                slot.others.push(t.session.into());
+                let deadline = record(&slot.entry, t, now);
+                return TouchOutcome::Live { deadline };
+            }
+            // The deadline has passed: this caller claims the expiry.
+            let (slot, _) = found.remove();
+            let claimed = self.claim(slot, now, t.timing);
+            if member || self.is_remembered(t.session, now) {
+                return TouchOutcome::Expired(claimed);
+            }
+            // A new session of a user whose old sessions timed out unswept:
+            // log those out, and start afresh.
+            expired = Some(claimed);
+        } else if self.is_remembered(t.session, now) {
+            return TouchOutcome::Refused;
+        }
+        let entry = Arc::new(new_entry(t, now));
+        let others = if entry.key_is_session {
+            Vec::new()
+        } else {
+            vec![t.session.into()]
+        };
+        table.insert_unique(
+            hash,
+            Slot {
+                entry: entry.clone(),
+                others,
+            },
+            self.rehash(),
+        );
+        drop(table);
         let deadline = Timestamp::from_millis(entry.deadline());
         let due = entry.next_due(duration_millis(t.timing.warn_before));
         lock(&self.index).file(entry, due);
-        Some(match replacing {
+        match expired {
             Some(expired) => TouchOutcome::Replaced { deadline, expired },
             None => TouchOutcome::Live { deadline },
-        })
-    }
-
-    /// A request found its key past the deadline.
-    fn expire_at_gate(&self, hash: u64, entry: &Arc<Entry>, t: &Touch<'_>) -> Option<TouchOutcome> {
-        let now = t.now.as_millis();
-        match entry.try_claim(now) {
-            Some(cause) => Some(TouchOutcome::Expired(
-                self.finish_claim(hash, entry, cause, t.timing, now),
-            )),
-            None if entry.settled_state() == CLAIMED => Some(TouchOutcome::Refused),
-            None => None,
         }
     }
 
-    /// The claimed key's sessions are remembered as timed out, then the key
-    /// is dropped: in this order, so no request finds neither.
-    fn finish_claim(
-        &self,
-        hash: u64,
-        entry: &Arc<Entry>,
-        cause: Cause,
-        timing: Timing,
-        now: u64,
-    ) -> Expired {
-        let sessions = entry.sessions();
+    /// Marks a slot just removed from its table as claimed and remembers its
+    /// sessions as timed out. Called under the shard's write lock, so no
+    /// request sees the key neither tracked nor remembered.
+    fn claim(&self, slot: Slot, now: u64, timing: Timing) -> Expired {
+        let sessions = slot.sessions();
+        let entry = slot.entry;
+        entry.state.store(CLAIMED, Relaxed);
         let until = now.saturating_add(duration_millis(timing.remember));
         {
             let mut remembered = lock(&self.remembered);
-            let slot = remembered.by_time.entry(until).or_default();
-            slot.extend(sessions.iter().map(|s| s.as_str().into()));
+            let at_time = remembered.by_time.entry(until).or_default();
+            if entry.key_is_session {
+                at_time.push(entry.key.clone());
+            }
+            at_time.extend(slot.others.iter().cloned());
             for s in &sessions {
                 remembered.until.insert(s.as_str().into(), until);
             }
         }
-        remove_ptr(&mut write(self.shard(hash)), hash, entry.clone());
         Expired {
             key: entry.key.to_string(),
             user: entry.user().to_owned(),
             sessions,
             deadline: Timestamp::from_millis(entry.deadline()),
-            cause,
+            cause: entry.cause(),
             claim: None,
         }
     }
@@ -446,25 +382,31 @@ impl MemoryStore {
             .is_some_and(|until| *until > now)
     }
 
-    /// Removes `entry` without an event if it is live.
-    fn remove_entry(&self, hash: u64, entry: &Arc<Entry>) -> bool {
-        loop {
-            match entry.state.compare_exchange(LIVE, REMOVED, SeqCst, SeqCst) {
-                Ok(_) => {
-                    remove_ptr(&mut write(self.shard(hash)), hash, entry.clone());
-                    return true;
-                }
-                Err(CLAIMING) => std::hint::spin_loop(),
-                Err(_) => return false,
-            }
+    /// Claims `entry` if it is still tracked and due at `now`; `Err` with
+    /// the entry if activity rescued it.
+    fn claim_if_due(
+        &self,
+        entry: Arc<Entry>,
+        now: u64,
+        timing: Timing,
+    ) -> Result<Option<Expired>, Arc<Entry>> {
+        let hash = self.hash(&entry.key);
+        let mut table = write(self.shard(hash));
+        let Ok(found) = table.find_entry(hash, |slot| Arc::ptr_eq(&slot.entry, &entry)) else {
+            return Ok(None); // claimed at the gate or removed meanwhile
+        };
+        if found.get().entry.deadline() > now {
+            return Err(entry);
         }
+        let (slot, _) = found.remove();
+        Ok(Some(self.claim(slot, now, timing)))
     }
 
     fn claim_due_now(&self, now: u64, timing: Timing, limit: usize) -> Vec<Due> {
         let warn_ms = duration_millis(timing.warn_before);
         let mut visits = 0u64;
         let mut out = Vec::new();
-        let mut claimed = Vec::new();
+        let mut due_expiries = Vec::new();
         {
             let mut guard = lock(&self.index);
             let index = &mut *guard;
@@ -474,13 +416,13 @@ impl MemoryStore {
                 }
                 for entry in first.remove() {
                     visits += 1;
-                    if entry.state.load(SeqCst) == LIVE {
+                    if entry.is_live() {
                         let due = entry.next_due(warn_ms);
                         index.near.push(Near { due, entry });
                     }
                 }
             }
-            while out.len() + claimed.len() < limit {
+            while out.len() + due_expiries.len() < limit {
                 let Some(top) = index.near.peek() else { break };
                 if top.due > now {
                     break;
@@ -489,32 +431,23 @@ impl MemoryStore {
                     break;
                 };
                 visits += 1;
-                if entry.state.load(SeqCst) != LIVE {
+                if !entry.is_live() {
                     continue; // logged out at the gate or explicitly
                 }
                 let deadline = entry.deadline();
-                let warn_at = deadline.saturating_sub(warn_ms);
-                if warn_ms > 0
-                    && entry.warned_for.load(SeqCst) != deadline
-                    && warn_at <= now
-                    && now < deadline
+                if deadline <= now {
+                    due_expiries.push(entry);
+                } else if warn_ms > 0
+                    && entry.warned_for.load(Relaxed) != deadline
+                    && deadline.saturating_sub(warn_ms) <= now
                 {
-                    entry.warned_for.store(deadline, SeqCst);
+                    entry.warned_for.store(deadline, Relaxed);
                     out.push(Due::Warning(DueWarning {
                         key: entry.key.to_string(),
                         deadline: Timestamp::from_millis(deadline),
                         claim: None,
                     }));
                     index.file(entry, deadline);
-                } else if deadline <= now {
-                    match entry.try_claim(now) {
-                        Some(cause) => claimed.push((entry, cause)),
-                        None if entry.state.load(SeqCst) == LIVE => {
-                            let due = entry.next_due(warn_ms);
-                            index.file(entry, due);
-                        }
-                        None => {}
-                    }
                 } else {
                     // Activity moved the deadline since it was filed.
                     let due = entry.next_due(warn_ms);
@@ -522,62 +455,85 @@ impl MemoryStore {
                 }
             }
         }
-        for (entry, cause) in claimed {
-            let hash = self.hash(&entry.key);
-            out.push(Due::Expiry(
-                self.finish_claim(hash, &entry, cause, timing, now),
-            ));
+        let mut rescued = Vec::new();
+        for entry in due_expiries {
+            match self.claim_if_due(entry, now, timing) {
+                Ok(Some(expired)) => out.push(Due::Expiry(expired)),
+                Ok(None) => {}
+                Err(entry) => rescued.push(entry),
+            }
+        }
+        if !rescued.is_empty() {
+            let mut index = lock(&self.index);
+            for entry in rescued {
+                let due = entry.next_due(warn_ms);
+                index.file(entry, due);
+            }
         }
         lock(&self.remembered).purge(now);
-        self.sweep_visits.fetch_add(visits, SeqCst);
+        self.sweep_visits.fetch_add(visits, Relaxed);
         out
     }
-}
 
-/// The fast path: one entry under its shard's read lock.
-fn touch_entry(entry: &Arc<Entry>, t: &Touch<'_>, now: u64) -> Found {
-    if !entry.has_session(t.session) {
-        return Found::Join(entry.clone());
-    }
-    match entry.settled_state() {
-        LIVE => {}
-        CLAIMED => return Found::Done(TouchOutcome::Refused),
-        _ => return Found::Create,
-    }
-    let deadline = entry.deadline();
-    if now >= deadline {
-        return Found::Expire(entry.clone());
-    }
-    if t.kind == RequestKind::Passive {
-        return Found::Done(TouchOutcome::Live {
-            deadline: Timestamp::from_millis(deadline),
-        });
-    }
-    let timeout = duration_millis(t.timeout);
-    if entry.timeout_ms.load(SeqCst) != timeout {
-        // The user's groups changed. A shorter timeout may now fall before
-        // the time the entry is filed under; the sweeper will still see it
-        // at the filed time, and the gate enforces it from now on.
-        entry.timeout_ms.store(timeout, SeqCst);
-    }
-    // Most requests of a hot key arrive within the same millisecond: skip
-    // the write (and the cache-line transfer) when it changes nothing.
-    if entry.last_activity.load(SeqCst) < now {
-        entry.last_activity.fetch_max(now, SeqCst);
-    }
-    match entry.settled_state() {
-        LIVE => Found::Done(TouchOutcome::Live {
-            deadline: Timestamp::from_millis(entry.deadline()),
-        }),
-        CLAIMED => Found::Done(TouchOutcome::Refused),
-        _ => Found::Create,
+    /// Removes `key` without an event; with `session`, only when it was the
+    /// key's last session.
+    fn remove_key(&self, key: &str, session: Option<&str>) -> bool {
+        let hash = self.hash(key);
+        let mut table = write(self.shard(hash));
+        let Ok(mut found) = table.find_entry(hash, |slot| &*slot.entry.key == key) else {
+            return false;
+        };
+        if let Some(session) = session {
+            let slot = found.get_mut();
+            if !slot.has_session(session) {
+                return false;
+            }
+            slot.others.retain(|s| &**s != session);
+            let key_session_ends = slot.entry.key_is_session && session == key;
+            if !key_session_ends && (slot.entry.key_is_session || !slot.others.is_empty()) {
+                return true; // other sessions go on
+            }
+        }
+        let (slot, _) = found.remove();
+        slot.entry.state.store(REMOVED, Relaxed);
+        true
     }
 }
 
-fn remove_ptr(table: &mut HashTable<Arc<Entry>>, hash: u64, entry: Arc<Entry>) {
-    if let Ok(slot) = table.find_entry(hash, |e| Arc::ptr_eq(e, &entry)) {
-        slot.remove();
+fn new_entry(t: &Touch<'_>, now: u64) -> Entry {
+    Entry {
+        key: t.key.into(),
+        user: (t.user != t.key).then(|| t.user.into()),
+        key_is_session: t.session == t.key,
+        absolute_deadline: t
+            .absolute_lifetime
+            .map_or(u64::MAX, |d| now.saturating_add(duration_millis(d))),
+        last_activity: AtomicU64::new(now),
+        timeout_ms: AtomicU64::new(duration_millis(t.timeout)),
+        warned_for: AtomicU64::new(0),
+        state: AtomicU8::new(LIVE),
     }
+}
+
+/// Records a request of a live key (under a shard lock) and returns its
+/// deadline. The caller has checked the deadline is still ahead.
+fn record(entry: &Entry, t: &Touch<'_>, now: u64) -> Timestamp {
+    if t.kind == RequestKind::Activity {
+        let timeout = duration_millis(t.timeout);
+        if entry.timeout_ms.load(Relaxed) != timeout {
+            // The user's groups changed. A shorter timeout may now fall
+            // before the time the entry is filed under: the gate enforces it
+            // from now on, the sweeper at the filed time.
+            entry.timeout_ms.store(timeout, Relaxed);
+        }
+        // Most requests of a hot key arrive within the same millisecond:
+        // skip the write (and the cache-line transfer) when it changes
+        // nothing.
+        if entry.last_activity.load(Relaxed) < now {
+            entry.last_activity.fetch_max(now, Relaxed);
+        }
+    }
+    Timestamp::from_millis(entry.deadline())
 }
 
 // Locks here guard plain data and no user code runs under them; a poisoned
@@ -608,39 +564,15 @@ impl Store for MemoryStore {
         let hash = self.hash(key);
         Ok(self
             .lookup(hash, key)
-            .filter(|e| e.settled_state() == LIVE)
             .map(|e| Timestamp::from_millis(e.deadline())))
     }
 
     async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError> {
-        let hash = self.hash(key);
-        let Some(entry) = self.lookup(hash, key) else {
-            return Ok(false);
-        };
-        if entry.key_is_session && session == &*entry.key {
-            return Ok(self.remove_entry(hash, &entry));
-        }
-        let now_empty = {
-            let mut others = write(&entry.others);
-            let before = others.len();
-            others.retain(|s| &**s != session);
-            if others.len() == before {
-                return Ok(false);
-            }
-            others.is_empty() && !entry.key_is_session
-        };
-        if now_empty {
-            self.remove_entry(hash, &entry);
-        }
-        Ok(true)
+        Ok(self.remove_key(key, Some(session)))
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {
-        let hash = self.hash(key);
-        Ok(match self.lookup(hash, key) {
-            Some(entry) => self.remove_entry(hash, &entry),
-            None => false,
-        })
+        Ok(self.remove_key(key, None))
     }
 
     async fn forget_timed_out(&self, session: &str) -> Result<(), StoreError> {

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Every check of the project, as CI runs it: formatting, lints, all tests
+# (unit, property, integration, doc tests) and one quick run of the
+# benchmark code paths so they do not rot.
+#
+# Usage: scripts/test.sh
+# It installs what is missing when it can (rustup components; Debian
+# packages with apt-get as root or with sudo) and otherwise says what to
+# install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null 2>&1 \
+  || fail "cargo is not installed: install Rust with https://rustup.rs, then run scripts/test.sh again"
+
+# A Rust component (rustfmt, clippy): added with rustup when missing.
+ensure_component() {
+  local probe=$1 component=$2
+  if ! cargo "$probe" --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+      say "installing the Rust component $component"
+      rustup component add "$component"
+    else
+      fail "cargo $probe is missing: install the Rust component $component (rustup component add $component)"
+    fi
+  fi
+}
+
+# A command the tests need, from a Debian package: installed with apt-get
+# when possible, otherwise named.
+ensure_package() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null 2>&1 && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 && sudo="sudo -n" \
+      || fail "$command is missing: install the Debian package $package (apt-get install $package)"
+  fi
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing $package (for $command)"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$package" \
+      || fail "could not install $package: install it yourself (apt-get install $package) and run again"
+  else
+    fail "$command is missing and apt-get is not available: install $package with your package manager"
+  fi
+}
+
+ensure_component fmt rustfmt
+ensure_component clippy clippy
+# System parts the tests start themselves. Each later issue adds its own
+# here (redis-server for timeout-redis, chromium for the browser test).
+for dep in ${TEST_SYSTEM_DEPS:-}; do
+  ensure_package "${dep%%:*}" "${dep##*:}"
+done
+
+say "formatting (cargo fmt --check)"
+cargo fmt --all -- --check || fail "formatting differs: run cargo fmt --all"
+
+say "lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "tests (unit, property, integration; benchmarks once with tiny sizes)"
+TIMEOUT_BENCH_KEYS=${TIMEOUT_BENCH_KEYS:-20000} TIMEOUT_BENCH_DUE=${TIMEOUT_BENCH_DUE:-2000} \
+  cargo test --workspace --all-targets --locked
+
+say "doc tests"
+cargo test --workspace --doc --locked
+
+say "all checks passed"

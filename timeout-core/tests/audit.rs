@@ -1,0 +1,91 @@
+//! The audit log: one record per timeout, reset and explicit logout, on
+//! target `timeout::audit`, with names that cannot forge log lines.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use timeout_core::{ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker};
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffer {
+    type Writer = Buffer;
+    fn make_writer(&'a self) -> Buffer {
+        self.clone()
+    }
+}
+
+#[test]
+fn audit_records_are_one_line_each_and_escape_names() {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_target(true)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let forger =
+        "mallory\n2026-01-01T00:00:00Z  INFO timeout::audit: event=\"timeout\" user=\"admin\"";
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+            let tracker = Tracker::builder(
+                Policy::builder()
+                    .enabled(true)
+                    .idle_timeout(Duration::from_secs(60))
+                    .warn_before(Duration::from_secs(10))
+                    .build()
+                    .unwrap(),
+            )
+            .clock(clock.clone())
+            .build();
+            let mallory = Subject::new("0123456789abcdef", forger).unwrap();
+            let bob = Subject::new("s-bob", "bob").unwrap();
+            tracker.check(Some(&mallory), RequestKind::Activity).await;
+            tracker.check(Some(&bob), RequestKind::Activity).await;
+            tracker.reset(Some(&bob)).await;
+            tracker.logout(&bob).await.unwrap();
+            clock.advance(Duration::from_secs(61));
+            tracker.sweep().await.unwrap();
+        });
+    });
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let audit: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("timeout::audit"))
+        .collect();
+    assert_eq!(audit.len(), 3, "reset, logout, timeout:\n{text}");
+    assert!(audit[0].contains("event=\"reset\"") && audit[0].contains("user=\"bob\""));
+    assert!(audit[1].contains("event=\"logout\""));
+    let timeout = audit[2];
+    assert!(timeout.contains("event=\"timeout\""), "{timeout}");
+    assert!(
+        timeout.contains(r#"user="mallory\n2026-01-01T00:00:00Z  INFO timeout::audit: event=\"timeout\" user=\"admin\"""#),
+        "the name is escaped in place: {timeout}"
+    );
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "session ids are not logged whole"
+    );
+    assert!(timeout.contains(r#"sessions=["0123…"]"#), "{timeout}");
+    // No line starts with the forged prefix.
+    assert!(!text.lines().any(|l| l.starts_with("2026-01-01")), "{text}");
+}
