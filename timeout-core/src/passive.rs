@@ -90,10 +90,14 @@ struct QueryRule {
 
 impl PassiveRules {
     /// Requests whose path is `prefix` or lies below it (`/poll` matches
-    /// `/poll` and `/poll/jobs`, not `/polling`).
+    /// `/poll` and `/poll/jobs`, not `/polling`). A missing leading `/` is
+    /// added; `/` alone makes every request passive.
     #[must_use]
     pub fn with_path(mut self, prefix: impl Into<String>) -> Self {
         let mut prefix: String = prefix.into();
+        if !prefix.starts_with('/') {
+            prefix.insert(0, '/');
+        }
         while prefix.len() > 1 && prefix.ends_with('/') {
             prefix.pop();
         }

@@ -108,13 +108,13 @@ impl Decision {
 pub struct Check(CheckState);
 
 enum CheckState {
-    Ready(Option<Decision>),
+    Ready(Decision),
     Pending(Pin<Box<dyn Future<Output = Decision> + Send + 'static>>),
 }
 
 impl Check {
     fn ready(decision: Decision) -> Check {
-        Check(CheckState::Ready(Some(decision)))
+        Check(CheckState::Ready(decision))
     }
 
     fn pending(fut: impl Future<Output = Decision> + Send + 'static) -> Check {
@@ -124,7 +124,7 @@ impl Check {
     /// The decision if it was made without waiting.
     pub fn now_or_never(&self) -> Option<Decision> {
         match &self.0 {
-            CheckState::Ready(d) => *d,
+            CheckState::Ready(d) => Some(*d),
             CheckState::Pending(_) => None,
         }
     }
@@ -135,9 +135,7 @@ impl Future for Check {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Decision> {
         match &mut self.0 {
-            // Polling again after completion yields the same answer rather
-            // than panicking.
-            CheckState::Ready(d) => Poll::Ready(d.unwrap_or(Decision::Unavailable)),
+            CheckState::Ready(d) => Poll::Ready(*d),
             CheckState::Pending(fut) => fut.as_mut().poll(cx),
         }
     }

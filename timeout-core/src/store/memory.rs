@@ -275,16 +275,22 @@ impl MemoryStore {
     fn touch_now(&self, t: &Touch<'_>) -> TouchOutcome {
         let hash = self.hash(t.key);
         let now = t.now.as_millis();
-        {
+        let shortened = {
             let table = read(self.shard(hash));
-            if let Some(slot) = table.find(hash, |slot| &*slot.entry.key == t.key)
-                && slot.has_session(t.session)
-                && now < slot.entry.deadline()
-            {
-                return TouchOutcome::Live {
-                    deadline: record(&slot.entry, t, now),
-                };
+            match table.find(hash, |slot| &*slot.entry.key == t.key) {
+                Some(slot) if slot.has_session(t.session) && now < slot.entry.deadline() => {
+                    let (deadline, shortened) = record(&slot.entry, t, now);
+                    if !shortened {
+                        return TouchOutcome::Live { deadline };
+                    }
+                    Some((slot.entry.clone(), deadline))
+                }
+                _ => None,
             }
+        };
+        if let Some((entry, deadline)) = shortened {
+            self.refile(entry, t.timing);
+            return TouchOutcome::Live { deadline };
         }
         self.touch_exclusive(hash, t, now)
     }
@@ -299,7 +305,12 @@ impl MemoryStore {
             if now < slot.entry.deadline() {
                 if member {
                     // Another request did the slow part first.
-                    let deadline = record(&slot.entry, t, now);
+                    let (deadline, shortened) = record(&slot.entry, t, now);
+                    let entry = slot.entry.clone();
+                    drop(table);
+                    if shortened {
+                        self.refile(entry, t.timing);
+                    }
                     return TouchOutcome::Live { deadline };
                 }
                 if self.is_remembered(t.session, now) {
@@ -307,7 +318,12 @@ impl MemoryStore {
                 }
                 let slot = found.into_mut();
                 slot.others.push(t.session.into());
-                let deadline = record(&slot.entry, t, now);
+                let (deadline, shortened) = record(&slot.entry, t, now);
+                let entry = slot.entry.clone();
+                drop(table);
+                if shortened {
+                    self.refile(entry, t.timing);
+                }
                 return TouchOutcome::Live { deadline };
             }
             // The deadline has passed: this caller claims the expiry.
@@ -344,6 +360,14 @@ impl MemoryStore {
             Some(expired) => TouchOutcome::Replaced { deadline, expired },
             None => TouchOutcome::Live { deadline },
         }
+    }
+
+    /// Files `entry` again at its next due time: after its timeout got
+    /// shorter, the time it is filed under may be too late. A second filing
+    /// is harmless: whichever comes out second finds nothing to do.
+    fn refile(&self, entry: Arc<Entry>, timing: Timing) {
+        let due = entry.next_due(duration_millis(timing.warn_before));
+        lock(&self.index).file(entry, due);
     }
 
     /// Marks a slot just removed from its table as claimed and remembers its
@@ -516,15 +540,17 @@ fn new_entry(t: &Touch<'_>, now: u64) -> Entry {
 }
 
 /// Records a request of a live key (under a shard lock) and returns its
-/// deadline. The caller has checked the deadline is still ahead.
-fn record(entry: &Entry, t: &Touch<'_>, now: u64) -> Timestamp {
+/// deadline, and whether its timeout got shorter (the user's groups
+/// changed), so it must be filed again. The caller has checked the deadline
+/// is still ahead.
+fn record(entry: &Entry, t: &Touch<'_>, now: u64) -> (Timestamp, bool) {
+    let mut shortened = false;
     if t.kind == RequestKind::Activity {
         let timeout = duration_millis(t.timeout);
-        if entry.timeout_ms.load(Relaxed) != timeout {
-            // The user's groups changed. A shorter timeout may now fall
-            // before the time the entry is filed under: the gate enforces it
-            // from now on, the sweeper at the filed time.
+        let before = entry.timeout_ms.load(Relaxed);
+        if before != timeout {
             entry.timeout_ms.store(timeout, Relaxed);
+            shortened = timeout < before;
         }
         // Most requests of a hot key arrive within the same millisecond:
         // skip the write (and the cache-line transfer) when it changes
@@ -533,7 +559,7 @@ fn record(entry: &Entry, t: &Touch<'_>, now: u64) -> Timestamp {
             entry.last_activity.fetch_max(now, Relaxed);
         }
     }
-    Timestamp::from_millis(entry.deadline())
+    (Timestamp::from_millis(entry.deadline()), shortened)
 }
 
 // Locks here guard plain data and no user code runs under them; a poisoned

@@ -456,3 +456,22 @@ fn futures_block_on<F: std::future::Future>(fut: F) -> F::Output {
         .expect("a current-thread runtime")
         .block_on(fut)
 }
+
+#[test]
+fn a_shorter_timeout_after_a_group_change_is_swept_on_time() {
+    let store = MemoryStore::new();
+    let mut r = user("alice", "s1");
+    r.warn_s = 0;
+    r.timeout_s = 600;
+    r.at(&store, T0);
+    // The user moved to a group with a 60 s timeout.
+    r.timeout_s = 60;
+    assert_eq!(r.at(&store, T0 + SEC), live(T0 + 61 * SEC));
+    let due = claim(&store, T0 + 61 * SEC, 0);
+    assert!(
+        matches!(&due[..], [Due::Expiry(e)] if e.key == "alice"),
+        "{due:?}"
+    );
+    // The first filing (at 600 s) finds nothing left to do.
+    assert!(claim(&store, T0 + 700 * SEC, 0).is_empty());
+}
