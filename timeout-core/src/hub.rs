@@ -100,19 +100,17 @@ impl Hub {
 
     /// Ends the subscriptions of one session of `key` (explicit logout).
     pub(crate) fn close_session(&self, key: &str, session: &str) {
-        let mut shard = self.shard(key);
-        if let Some(subs) = shard.get_mut(key) {
-            subs.retain(|s| &*s.session != session);
-            if subs.is_empty() {
-                shard.remove(key);
-            }
-        }
+        self.remove_where(key, |s| &*s.session == session);
     }
 
     fn unsubscribe(&self, key: &str, id: u64) {
+        self.remove_where(key, |s| s.id == id);
+    }
+
+    fn remove_where(&self, key: &str, doomed: impl Fn(&Subscriber) -> bool) {
         let mut shard = self.shard(key);
         if let Some(subs) = shard.get_mut(key) {
-            subs.retain(|s| s.id != id);
+            subs.retain(|s| !doomed(s));
             if subs.is_empty() {
                 shard.remove(key);
             }

@@ -524,3 +524,16 @@ async fn an_unreachable_store_fails_closed_by_default_or_open_when_configured() 
     assert!(open.logout(&alice).await.is_err());
     assert_eq!(open.login(&alice).await, Decision::Unchecked);
 }
+
+#[tokio::test]
+async fn dropping_a_subscription_unsubscribes_it() {
+    let f = Fixture::new(policy());
+    let alice = subject("s1", "alice");
+    let first = f.tracker.subscribe(&alice);
+    let second = f.tracker.subscribe(&alice);
+    assert_eq!(f.tracker.subscribers(&alice), 2);
+    drop(first);
+    assert_eq!(f.tracker.subscribers(&alice), 1);
+    drop(second);
+    assert_eq!(f.tracker.subscribers(&alice), 0);
+}

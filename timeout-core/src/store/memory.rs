@@ -299,27 +299,19 @@ impl MemoryStore {
     fn touch_exclusive(&self, hash: u64, t: &Touch<'_>, now: u64) -> TouchOutcome {
         let mut table = write(self.shard(hash));
         let mut expired = None;
-        if let Ok(found) = table.find_entry(hash, |slot| &*slot.entry.key == t.key) {
-            let slot = found.get();
-            let member = slot.has_session(t.session);
-            if now < slot.entry.deadline() {
-                if member {
-                    // Another request did the slow part first.
-                    let (deadline, shortened) = record(&slot.entry, t, now);
-                    let entry = slot.entry.clone();
-                    drop(table);
-                    if shortened {
-                        self.refile(entry, t.timing);
+        if let Ok(mut found) = table.find_entry(hash, |slot| &*slot.entry.key == t.key) {
+            let member = found.get().has_session(t.session);
+            if now < found.get().entry.deadline() {
+                // A member got here because another request held the slot
+                // first; a new session joins unless it timed out before.
+                if !member {
+                    if self.is_remembered(t.session, now) {
+                        return TouchOutcome::Refused;
                     }
-                    return TouchOutcome::Live { deadline };
+                    found.get_mut().others.push(t.session.into());
                 }
-                if self.is_remembered(t.session, now) {
-                    return TouchOutcome::Refused;
-                }
-                let slot = found.into_mut();
-                slot.others.push(t.session.into());
-                let (deadline, shortened) = record(&slot.entry, t, now);
-                let entry = slot.entry.clone();
+                let entry = found.get().entry.clone();
+                let (deadline, shortened) = record(&entry, t, now);
                 drop(table);
                 if shortened {
                     self.refile(entry, t.timing);
