@@ -66,7 +66,8 @@ say "tests (unit, property, integration; benchmarks once with tiny sizes)"
 TIMEOUT_BENCH_KEYS=${TIMEOUT_BENCH_KEYS:-20000} TIMEOUT_BENCH_DUE=${TIMEOUT_BENCH_DUE:-2000} \
   cargo test --workspace --all-targets --locked
 
-say "doc tests"
+say "doc tests, and docs without broken links"
 cargo test --workspace --doc --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 say "all checks passed"
