@@ -119,34 +119,24 @@ fn decision(c: &mut Criterion) {
             .now_or_never()
             .is_some()
     );
-    c.bench_function("tracker decision, activity", |b| {
-        b.iter(|| {
-            black_box(
-                tracker
-                    .check(Some(black_box(&alice)), RequestKind::Activity)
-                    .now_or_never(),
-            )
-        })
-    });
-    c.bench_function("tracker decision, passive", |b| {
-        b.iter(|| {
-            black_box(
-                tracker
-                    .check(Some(black_box(&alice)), RequestKind::Passive)
-                    .now_or_never(),
-            )
-        })
-    });
     let disabled = Tracker::new(Policy::default());
-    c.bench_function("tracker decision, disabled", |b| {
-        b.iter(|| {
-            black_box(
-                disabled
-                    .check(Some(black_box(&alice)), RequestKind::Activity)
-                    .now_or_never(),
-            )
-        })
-    });
+    for (name, tracker, kind) in [
+        (
+            "tracker decision, activity",
+            &tracker,
+            RequestKind::Activity,
+        ),
+        ("tracker decision, passive", &tracker, RequestKind::Passive),
+        (
+            "tracker decision, disabled",
+            &disabled,
+            RequestKind::Activity,
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| black_box(tracker.check(Some(black_box(&alice)), kind).now_or_never()))
+        });
+    }
 }
 
 criterion_group!(benches, touch_one_thread, touch_contended, decision);

@@ -118,6 +118,11 @@ impl Subject {
         &self.session
     }
 
+    /// The session id, shared rather than copied.
+    pub(crate) fn session_shared(&self) -> Arc<str> {
+        Arc::clone(&self.session)
+    }
+
     /// The user name.
     pub fn user(&self) -> &str {
         &self.user

@@ -368,7 +368,7 @@ impl Tracker {
             return Subscription::silent();
         }
         let key = subject.key(policy.scope());
-        self.inner.hub.subscribe(key, Arc::from(subject.session()))
+        self.inner.hub.subscribe(key, subject.session_shared())
     }
 
     /// When `subject` times out unless active before; `None` if untracked.

@@ -505,8 +505,8 @@ impl MemoryStore {
                 return false;
             }
             slot.others.retain(|s| &**s != session);
-            let key_session_ends = slot.entry.key_is_session && session == key;
-            if !key_session_ends && (slot.entry.key_is_session || !slot.others.is_empty()) {
+            let key_session_goes_on = slot.entry.key_is_session && session != key;
+            if key_session_goes_on || !slot.others.is_empty() {
                 return true; // other sessions go on
             }
         }
