@@ -1,1 +1,123 @@
-//! The behaviour suite of DESIGN.md section 2 (built by the timeout-tower issue).
+//! The behaviour of DESIGN.md section 2, as scenarios over real HTTP
+//! (reqwest) and real WebSocket clients (tokio-tungstenite), run against
+//! every adapter and store.
+//!
+//! An adapter takes part by starting a **test app** that serves the routes
+//! below, behind its timeout middleware unless noted, and implementing
+//! [`Launch`]; `conformance::suite!(launcher)` then makes one `#[tokio::test]`
+//! per scenario. The scenarios know nothing of the framework.
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `POST /login` `{"user":"alice","groups":["g"]}` | logs in on the framework session (fresh id), starts tracking; 200 |
+//! | `POST /logout` | explicit logout: stops tracking, destroys the framework session; 204 |
+//! | `GET /work` | activity; 200 `ok`, counts its calls |
+//! | `GET /poll/status` | passive by the path prefix `/poll` of the policy |
+//! | `GET /dashboard` | passive by a per-route marking (route layer / wrapper) |
+//! | `GET /unread` | passive by a marker the handler returns |
+//! | reset, notifications, events | the adapter's routes at their default paths |
+//! | `GET /plain/me` | **outside** the middleware: 200 `{"user":..}` while the framework session holds a user, else 401 |
+//! | `GET /test/calls` | outside: how many times `/work` ran, `{"work":n}` |
+//! | `GET /test/hooks` | outside: timeout hook runs per user, `{"alice":1}` |
+//! | `GET /test/time-left` | outside: `{"ms":n}` left for the caller's session, `{"ms":null}` if untracked |
+//! | `GET /test/active` | outside: tracked keys, `{"active":n}` |
+//!
+//! The app builds its policy from [`AppConfig::properties`] and adds the
+//! header rule `X-Passive` and the query flag `auto`, and the path `/poll`, as
+//! [`AppConfig::properties`] already says.
+
+pub mod axum_app;
+pub mod client;
+pub mod scenarios;
+
+use std::{future::Future, pin::Pin};
+
+/// How a scenario wants the app configured.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The policy, in the properties format (`timeout.session.*`).
+    pub properties: String,
+    /// Whether the background sweeper runs (off to test the gate alone).
+    pub sweeper: bool,
+}
+
+impl AppConfig {
+    /// Enabled, with `extra` properties lines (a 1-second warning unless they
+    /// set one), the test app's passive rules and a sweeper.
+    pub fn enabled(extra: &str) -> AppConfig {
+        // Second-long timeouts need a warning shorter than the default minute.
+        let warning = if extra.contains("notification.") {
+            ""
+        } else {
+            "timeout.session.notification.seconds=1\n"
+        };
+        AppConfig {
+            properties: format!(
+                "timeout.session.enabled=true\n\
+                 timeout.session.passive.paths=/poll\n\
+                 timeout.session.passive.header=X-Passive\n\
+                 timeout.session.passive.query=auto\n\
+                 {warning}{extra}\n"
+            ),
+            sweeper: true,
+        }
+    }
+
+    /// The same without the background sweeper.
+    pub fn without_sweeper(mut self) -> AppConfig {
+        self.sweeper = false;
+        self
+    }
+}
+
+/// A started test app; dropping it stops the server.
+pub struct RunningApp {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    /// Whatever keeps the server alive (a task handle that aborts on drop, a
+    /// child process killed on drop).
+    pub guard: Box<dyn Send + Sync>,
+}
+
+/// Starts the test app of one adapter and store.
+pub trait Launch: Sync {
+    /// Starts an app with `config` on a free port of 127.0.0.1.
+    fn start(&self, config: AppConfig) -> Pin<Box<dyn Future<Output = RunningApp> + Send + '_>>;
+}
+
+/// One `#[tokio::test]` per scenario, against `$launch` (an expression of a
+/// type implementing [`Launch`]). The test crate needs `tokio` with
+/// `macros` and `rt-multi-thread`.
+#[macro_export]
+macro_rules! suite {
+    ($launch:expr) => {
+        $crate::suite!(@each $launch;
+            disabled_passes_everything_through,
+            request_without_subject_is_not_tracked,
+            exempt_user_never_times_out,
+            group_timeout_is_the_largest_of_the_users_groups,
+            passive_requests_do_not_move_the_deadline,
+            activity_moves_the_deadline,
+            gate_refuses_a_timed_out_session_before_any_sweep,
+            passive_request_of_a_timed_out_session_is_refused,
+            concurrent_requests_after_the_deadline_log_out_once,
+            reset_counts_as_activity_and_needs_a_subject,
+            warning_then_logout_on_the_socket_on_time,
+            activity_after_a_warning_starts_a_new_period,
+            explicit_logout_stops_tracking,
+            notifications_reach_only_their_subject,
+            scope_user_keeps_every_session_of_the_user_alive,
+            scope_session_expires_each_session_alone,
+            server_sent_events_deliver_the_same_notifications,
+            socket_ignores_what_the_client_sends,
+        );
+    };
+    (@each $launch:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::scenarios::$name(&$launch).await;
+            }
+        )*
+    };
+}

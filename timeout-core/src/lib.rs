@@ -38,6 +38,7 @@
 pub mod audit;
 mod clock;
 mod config;
+mod deferred;
 mod hooks;
 mod hub;
 mod notification;
@@ -53,6 +54,7 @@ pub use self::{
         ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, Policy,
         PolicyBuilder, StoreUnavailable,
     },
+    deferred::DeferredActivity,
     hooks::{FnHook, HookError, TimeoutHook, hook_fn},
     hub::{Ended, EventSink, Subscription},
     notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification},

@@ -19,6 +19,7 @@ use crate::{
     Clock, Due, DueWarning, Expired, KeyEvent, MemoryStore, Notification, Policy, RequestKind,
     Store, StoreError, StoreUnavailable, Subject, Subscription, SystemClock, TimeoutHook,
     Timestamp, Timing, Touch, TouchOutcome, audit,
+    deferred::{DeferredActivity, EndedSessions},
     hub::{EventSink, Hub},
     notification::LOGOUT_JSON,
 };
@@ -113,7 +114,7 @@ enum CheckState {
 }
 
 impl Check {
-    fn ready(decision: Decision) -> Check {
+    pub(crate) fn ready(decision: Decision) -> Check {
         Check(CheckState::Ready(decision))
     }
 
@@ -168,6 +169,7 @@ struct Inner {
     hub: Arc<Hub>,
     hooks: Box<[Arc<dyn TimeoutHook>]>,
     last_store_error_log: AtomicU64,
+    ended: EndedSessions,
 }
 
 /// Tracks activity and decides, per request, whether the session lives.
@@ -259,6 +261,7 @@ impl TrackerBuilder {
                 hub,
                 hooks: self.hooks.into_boxed_slice(),
                 last_store_error_log: AtomicU64::new(0),
+                ended: EndedSessions::default(),
             }),
         }
     }
@@ -318,6 +321,67 @@ impl Tracker {
         }
     }
 
+    /// The gate for a request without a subject that still carries the
+    /// framework session id `session`: refused like a timeout if that session
+    /// timed out (its framework session was destroyed, the browser still
+    /// sends the cookie), so the page shows "login to continue" rather than
+    /// an anonymous view; otherwise passed through untracked.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use timeout_core::{Decision, ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let clock = ManualClock::new(Timestamp::from_millis(0));
+    /// let policy = Policy::builder().enabled(true).idle_timeout(Duration::from_secs(60)).build()?;
+    /// let tracker = Tracker::builder(policy).clock(clock.clone()).build();
+    /// tracker.check(Some(&Subject::new("s1", "alice")?), RequestKind::Activity).await;
+    /// clock.advance(Duration::from_secs(61));
+    /// tracker.sweep().await?;
+    /// assert_eq!(tracker.check_session("s1").await, Decision::TimedOut);
+    /// assert_eq!(tracker.check_session("s2").await, Decision::NotTracked);
+    /// # Ok(()) }
+    /// ```
+    pub fn check_session(&self, session: &str) -> Check {
+        if !self.inner.policy.enabled() {
+            return Check::ready(Decision::Disabled);
+        }
+        let now = self.inner.clock.now();
+        match self.inner.store.try_timed_out(session, now) {
+            Some(true) => Check::ready(Decision::TimedOut),
+            Some(false) => Check::ready(Decision::NotTracked),
+            None => {
+                let tracker = self.clone();
+                let session: Box<str> = session.into();
+                Check::pending(async move {
+                    match tracker.inner.store.timed_out(&session, now).await {
+                        Ok(true) => Decision::TimedOut,
+                        Ok(false) => Decision::NotTracked,
+                        Err(err) => {
+                            // Logged by the failure policy, but not refused:
+                            // the request is anonymous to the app either way.
+                            let _ = tracker.store_failed(&err);
+                            Decision::NotTracked
+                        }
+                    }
+                })
+            }
+        }
+    }
+
+    /// For adapters that learn only from the response whether a request was
+    /// activity (per-route passive marking): call after a passive
+    /// [`check`](Tracker::check) let the request through, and
+    /// [`record`](DeferredActivity::record) it once the response is not
+    /// marked passive. An explicit logout by the handler meanwhile wins.
+    pub fn defer_activity(&self, subject: Subject) -> DeferredActivity {
+        DeferredActivity::new(self.clone(), subject)
+    }
+
+    pub(crate) fn ended(&self) -> &EndedSessions {
+        &self.inner.ended
+    }
+
     /// The request classified by the policy's passive rules.
     pub fn classify(&self, request: &dyn crate::RequestView) -> RequestKind {
         self.inner.policy.passive().classify(request)
@@ -356,6 +420,7 @@ impl Tracker {
         let key = subject.key(self.inner.policy.scope());
         self.inner.store.end_session(key, subject.session()).await?;
         self.inner.hub.close_session(key, subject.session());
+        self.inner.ended.end(subject.session_shared());
         audit::logged_out(subject);
         Ok(())
     }

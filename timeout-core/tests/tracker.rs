@@ -482,6 +482,10 @@ impl Store for DownStore {
     async fn forget_timed_out(&self, _: &str) -> Result<(), StoreError> {
         Err(down())
     }
+
+    async fn timed_out(&self, _: &str, _: Timestamp) -> Result<bool, StoreError> {
+        Err(down())
+    }
     async fn claim_due(
         &self,
         _: Timestamp,

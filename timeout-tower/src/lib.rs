@@ -1,1 +1,59 @@
-//! tower `Layer` + `Service` for axum/hyper apps (built by the timeout-tower issue).
+//! Idle session timeout for axum and any tower/hyper app.
+//!
+//! [`SessionTimeout`] ties a [`Tracker`](timeout_core::Tracker) to a way of
+//! identifying requests ([`identify_fn`], or
+//! [`sessions::TowerSessions`] with the `tower-sessions` feature). It makes
+//! the [`IdleTimeoutLayer`], which applies the timeout to every request
+//! (activity moves the deadline, passive requests do not, a timed-out
+//! session gets 401 with the logout JSON and never reaches the handler), and
+//! the axum routes: `GET /rest/user/timeout/reset`, the WebSocket
+//! notifications and the same as Server-Sent Events.
+//!
+//! Requests are passive when the policy's rules say so (path prefixes, a
+//! header, a query flag, a predicate), on the notification routes, and on
+//! routes the app marks with [`mark_passive`] or by returning [`Passive`].
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use http::request::Parts;
+//! use timeout_core::{Policy, Subject, Tracker};
+//! use timeout_tower::{Passive, SessionTimeout, identify_fn, mark_passive};
+//!
+//! # fn main() -> Result<(), timeout_core::ConfigError> {
+//! let tracker = Tracker::new(Policy::from_properties(
+//!     "timeout.session.enabled=true\ntimeout.session.passive.query=auto",
+//! )?);
+//! let timeout = SessionTimeout::new(
+//!     tracker,
+//!     identify_fn(|parts: &Parts| parts.extensions.get::<Subject>().cloned()),
+//! );
+//! let app: Router = Router::new()
+//!     .route("/api/dashboard", get(|| async { "{}" }))
+//!     .route_layer(mark_passive())
+//!     .route("/api/unread", get(|| async { (Passive, "3") }))
+//!     .route("/api/notes", get(|| async { "notes" }))
+//!     .merge(timeout.routes())
+//!     .layer(timeout.layer());
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod config;
+mod identify;
+mod marker;
+#[cfg(feature = "axum")]
+mod routes;
+mod service;
+#[cfg(feature = "tower-sessions")]
+pub mod sessions;
+mod view;
+
+#[cfg(feature = "axum")]
+pub use self::routes::NOT_LOGGED_IN_JSON;
+pub use self::{
+    body::TimeoutBody,
+    config::{EVENTS_PATH, NOTIFICATIONS_PATH, RESET_PATH, SessionTimeout},
+    identify::{Identify, IdentifyError, IdentifyFn, Identity, IntoIdentity, identify_fn},
+    marker::{MarkPassive, MarkPassiveFuture, MarkPassiveLayer, Passive, mark_passive},
+    service::{IDENTIFY_FAILED_JSON, IdleTimeoutLayer, IdleTimeoutService, ResponseFuture},
+};

@@ -218,6 +218,62 @@ impl Policy {
             .copied()
             .fold(self.idle_timeout, Duration::max)
     }
+
+    /// The timeouts (the global one, then groups by name) longer than `ttl`,
+    /// the lifetime a framework session gets: those users would lose their
+    /// framework session before this policy times them out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use timeout_core::Policy;
+    ///
+    /// let policy = Policy::from_properties(
+    ///     "timeout.session.enabled=true\n\
+    ///      timeout.session.minutes=30\n\
+    ///      timeout.session.group.ops.minutes=120",
+    /// )?;
+    /// let ttl = Duration::from_secs(3600);
+    /// assert_eq!(policy.timeouts_longer_than(ttl), ["group ops (120 min)"]);
+    /// # Ok::<(), timeout_core::ConfigError>(())
+    /// ```
+    pub fn timeouts_longer_than(&self, ttl: Duration) -> Vec<String> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if self.idle_timeout > ttl {
+            out.push(format!("the idle timeout ({})", human(self.idle_timeout)));
+        }
+        let mut groups: Vec<_> = self.groups.iter().filter(|(_, d)| **d > ttl).collect();
+        groups.sort();
+        out.extend(
+            groups
+                .into_iter()
+                .map(|(name, d)| format!("group {name} ({})", human(*d))),
+        );
+        out
+    }
+
+    /// Logs a `tracing` warning when a framework session (`framework`, e.g.
+    /// "tower-sessions") expires after `ttl` of inactivity, before this
+    /// policy's timeouts: the framework would end the session first and the
+    /// user would get no warning. Returns whether it warned. Adapters call it
+    /// at start-up.
+    pub fn warn_if_session_ends_first(&self, framework: &str, ttl: Duration) -> bool {
+        let longer = self.timeouts_longer_than(ttl);
+        if longer.is_empty() {
+            return false;
+        }
+        tracing::warn!(
+            target: "timeout",
+            "{framework} ends sessions after {} of inactivity, before {}: \
+             users would be logged out without a warning; make the session timeout \
+             shorter than or equal to the {framework} expiry, or lengthen the expiry",
+            human(ttl),
+            longer.join(" and "),
+        );
+        true
+    }
 }
 
 impl fmt::Display for Policy {

@@ -598,6 +598,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn try_timed_out(&self, session: &str, now: Timestamp) -> Option<bool> {
+        Some(self.is_remembered(session, now.as_millis()))
+    }
+
+    async fn timed_out(&self, session: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.is_remembered(session, now.as_millis()))
+    }
+
     async fn claim_due(
         &self,
         now: Timestamp,

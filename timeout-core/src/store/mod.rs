@@ -180,6 +180,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// (the application logged the user in again with the same session id).
     async fn forget_timed_out(&self, session: &str) -> Result<(), StoreError>;
 
+    /// Answers [`timed_out`](Store::timed_out) without I/O when the store
+    /// can; `None` sends the caller to it.
+    fn try_timed_out(&self, session: &str, now: Timestamp) -> Option<bool> {
+        let _ = (session, now);
+        None
+    }
+
+    /// Whether `session` timed out and is still remembered at `now`: a
+    /// request that still carries its id (its framework session already
+    /// destroyed) is refused with the logout answer, not let in anonymous.
+    async fn timed_out(&self, session: &str, now: Timestamp) -> Result<bool, StoreError>;
+
     /// Claims up to `limit` due warnings and expiries at `now`, each for
     /// exactly one caller across all replicas. Cost grows with the number of
     /// due keys, not the number of tracked keys.

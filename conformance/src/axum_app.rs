@@ -1,0 +1,225 @@
+//! The test app of the contract in the crate docs, on axum + timeout-tower +
+//! tower-sessions.
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use timeout_core::{Policy, Store, Tracker, hook_fn};
+use timeout_tower::{
+    Passive, SessionTimeout, mark_passive,
+    sessions::{self, DeleteSessions, SessionUser, TowerSessions},
+};
+use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
+
+use crate::{AppConfig, Launch, RunningApp};
+
+/// Makes the timeout store of each app (the memory store when `None`).
+pub type StoreFactory = Arc<dyn Fn() -> Arc<dyn Store> + Send + Sync>;
+
+/// Launches the axum test app.
+#[derive(Clone, Default)]
+pub struct AxumApp {
+    store: Option<StoreFactory>,
+}
+
+impl AxumApp {
+    /// With the embedded memory store.
+    pub fn memory() -> AxumApp {
+        AxumApp::default()
+    }
+
+    /// With a store made by `factory` for each app.
+    pub fn with_store(factory: StoreFactory) -> AxumApp {
+        AxumApp {
+            store: Some(factory),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    tracker: Tracker,
+    work_calls: Arc<AtomicU64>,
+    hooks: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl Launch for AxumApp {
+    fn start(&self, config: AppConfig) -> Pin<Box<dyn Future<Output = RunningApp> + Send + '_>> {
+        Box::pin(async move {
+            let policy = Policy::from_properties(&config.properties)
+                .unwrap_or_else(|e| panic!("the scenario's properties are invalid: {e}"));
+            let sessions_store = MemoryStore::default();
+            let hooks: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+            let counted = Arc::clone(&hooks);
+            let mut builder = Tracker::builder(policy)
+                .hook(DeleteSessions::new(sessions_store.clone()))
+                .hook(hook_fn("count", move |expired| {
+                    let counted = Arc::clone(&counted);
+                    let user = expired.user.clone();
+                    async move {
+                        *counted
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(user)
+                            .or_default() += 1;
+                        Ok(())
+                    }
+                }));
+            if let Some(factory) = &self.store {
+                builder = builder.store(factory());
+            }
+            let tracker = builder.build();
+            let sweeper = config.sweeper.then(|| tracker.spawn_sweeper());
+            let state = AppState {
+                tracker: tracker.clone(),
+                work_calls: Arc::default(),
+                hooks,
+            };
+
+            let expiry = Expiry::OnInactivity(time::Duration::hours(1));
+            let timeout = SessionTimeout::new(tracker, TowerSessions::new().expiry(expiry));
+            let tracked = Router::new()
+                .route("/dashboard", get(|| async { "{}" }))
+                .route_layer(mark_passive())
+                .route("/unread", get(|| async { (Passive, "3") }))
+                .route("/work", get(work))
+                .route("/poll/status", get(|| async { "idle" }))
+                .route("/login", post(login))
+                .route("/logout", post(logout))
+                .merge(timeout.routes())
+                .layer(timeout.layer());
+            let app = tracked
+                .route("/plain/me", get(me))
+                .route("/test/calls", get(calls))
+                .route("/test/hooks", get(hook_counts))
+                .route("/test/time-left", get(time_left))
+                .route("/test/active", get(active))
+                .layer(
+                    SessionManagerLayer::new(sessions_store)
+                        .with_secure(false)
+                        .with_expiry(expiry),
+                )
+                .with_state(state);
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binding a free port on 127.0.0.1");
+            let addr = listener.local_addr().expect("the bound address");
+            let server = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    panic!("the axum test app stopped: {e}");
+                }
+            });
+            RunningApp {
+                base: format!("http://{addr}"),
+                guard: Box::new(Guard {
+                    server,
+                    _sweeper: sweeper,
+                }),
+            }
+        })
+    }
+}
+
+struct Guard {
+    server: tokio::task::JoinHandle<()>,
+    _sweeper: Option<timeout_core::SweeperHandle>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn work(State(state): State<AppState>) -> &'static str {
+    state.work_calls.fetch_add(1, Ordering::SeqCst);
+    "ok"
+}
+
+async fn login(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "expected JSON").into_response();
+    };
+    let Some(user) = body["user"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "expected a user").into_response();
+    };
+    let groups: Vec<String> = body["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let user = SessionUser::new(user).with_groups(groups);
+    match sessions::log_in(&session, &state.tracker, user).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+async fn logout(State(state): State<AppState>, session: Session) -> Response {
+    match sessions::log_out(&session, &state.tracker).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn me(session: Session) -> Response {
+    match session.get::<SessionUser>(sessions::SESSION_USER_KEY).await {
+        Ok(Some(user)) => axum_json(json!({ "user": user.name })),
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn calls(State(state): State<AppState>) -> Response {
+    axum_json(json!({ "work": state.work_calls.load(Ordering::SeqCst) }))
+}
+
+async fn hook_counts(State(state): State<AppState>) -> Response {
+    let counts = state
+        .hooks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    axum_json(json!(counts))
+}
+
+async fn time_left(State(state): State<AppState>, session: Session) -> Response {
+    let ms = match sessions::subject_of(&session).await {
+        Ok(Some(subject)) => state
+            .tracker
+            .time_left(&subject)
+            .await
+            .ok()
+            .flatten()
+            .map(|d| d.as_millis() as u64),
+        _ => None,
+    };
+    axum_json(json!({ "ms": ms }))
+}
+
+async fn active(State(state): State<AppState>) -> Response {
+    axum_json(json!({ "active": state.tracker.active_count().await.unwrap_or(0) }))
+}
+
+fn axum_json(value: Value) -> Response {
+    ([("content-type", "application/json")], value.to_string()).into_response()
+}

@@ -1,0 +1,568 @@
+//! The scenarios, one per behaviour of DESIGN.md section 2. Timings are in
+//! seconds; every wait has a bound, every failure names what was expected.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use timeout_core::LOGOUT_JSON;
+use tokio::time::sleep;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+use crate::{
+    AppConfig, Launch, RunningApp,
+    client::{Browser, Received},
+};
+
+const WARNING_JSON: &str = r#"{"TimeoutNotification":{"minutesUntilTimeout":1}}"#;
+/// How late a warning or logout may be: DESIGN.md section 2, item 13.
+const PRECISION: Duration = Duration::from_secs(1);
+/// Slack for scheduling on a loaded 2-core machine when asserting that
+/// something did *not* happen yet.
+const SLACK: Duration = Duration::from_millis(300);
+const QUIET: Duration = Duration::from_millis(500);
+
+async fn start(launch: &dyn Launch, config: AppConfig) -> RunningApp {
+    launch.start(config).await
+}
+
+async fn counter(browser: &Browser, path: &str, field: &str) -> u64 {
+    let answer = browser.get(path).await;
+    assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    answer.json()[field].as_u64().unwrap_or(0)
+}
+
+async fn hooks_of(browser: &Browser, user: &str) -> u64 {
+    counter(browser, "/test/hooks", user).await
+}
+
+async fn assert_refused_with_logout(browser: &Browser, path: &str) {
+    let answer = browser.get(path).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (401, LOGOUT_JSON),
+        "{path} of a timed-out session must be refused with the logout JSON"
+    );
+}
+
+async fn assert_ok(browser: &Browser, path: &str) {
+    let answer = browser.get(path).await;
+    assert_eq!(answer.status, 200, "{path} should pass: {answer:?}");
+}
+
+/// Behaviour 1: Disabled: everything passes, nothing is tracked or sent.
+pub async fn disabled_passes_everything_through(launch: &dyn Launch) {
+    let mut config =
+        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0");
+    config.properties = config.properties.replace(
+        "timeout.session.enabled=true",
+        "timeout.session.enabled=false",
+    );
+    let app = start(launch, config).await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut socket = alice.socket().await;
+    assert_ok(&alice, "/work").await;
+    sleep(Duration::from_millis(1500)).await;
+    assert_ok(&alice, "/work").await;
+    assert_ok(&alice, timeout_tower::RESET_PATH).await;
+    assert_eq!(
+        socket.next(QUIET).await,
+        Received::Nothing,
+        "disabled: no notification"
+    );
+    assert_eq!(hooks_of(&alice, "alice").await, 0, "disabled: no hook");
+    assert_eq!(
+        counter(&alice, "/test/active", "active").await,
+        0,
+        "disabled: nothing tracked"
+    );
+    assert_eq!(alice.time_left_ms().await, None);
+}
+
+/// Behaviour 2: No subject: pass through untracked; the routes answer 401.
+pub async fn request_without_subject_is_not_tracked(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0"),
+    )
+    .await;
+    let anonymous = Browser::new(&app.base);
+    assert_ok(&anonymous, "/work").await;
+    assert_eq!(counter(&anonymous, "/test/calls", "work").await, 1);
+    assert_eq!(counter(&anonymous, "/test/active", "active").await, 0);
+    let reset = anonymous.get(timeout_tower::RESET_PATH).await;
+    assert_eq!(reset.status, 401, "reset without a subject: {reset:?}");
+    assert!(
+        anonymous.try_socket().await.is_err(),
+        "the notification socket must refuse a request without a subject"
+    );
+    sleep(Duration::from_millis(1200)).await;
+    assert_ok(&anonymous, "/work").await;
+}
+
+/// Behaviour 3: Exempt users never time out, get nothing, are not stored.
+pub async fn exempt_user_never_times_out(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled(
+            "timeout.session.seconds=1\n\
+             timeout.session.notification.seconds=0\n\
+             timeout.session.exception.delimiter=;\n\
+             timeout.session.exception.usernames=monitor;admin",
+        ),
+    )
+    .await;
+    let monitor = Browser::new(&app.base);
+    monitor.login("monitor", &[]).await;
+    let mut socket = monitor.socket().await;
+    sleep(Duration::from_millis(1800)).await;
+    assert_ok(&monitor, "/work").await;
+    assert_eq!(
+        socket.next(QUIET).await,
+        Received::Nothing,
+        "an exempt user gets no notification"
+    );
+    assert_eq!(
+        counter(&monitor, "/test/active", "active").await,
+        0,
+        "exempt users are not stored"
+    );
+    assert_eq!(hooks_of(&monitor, "monitor").await, 0);
+}
+
+/// Behaviour 4: A user's timeout is the largest of their groups', else the global one.
+pub async fn group_timeout_is_the_largest_of_the_users_groups(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled(
+            "timeout.session.seconds=20\n\
+             timeout.session.group.short.seconds=6\n\
+             timeout.session.group.long.seconds=12",
+        ),
+    )
+    .await;
+    for (user, groups, expected) in [
+        ("plain", &[][..], 20_000),
+        ("shorty", &["short"][..], 6_000),
+        ("both", &["short", "long"][..], 12_000),
+        ("other", &["unknown", "short"][..], 6_000),
+    ] {
+        let browser = Browser::new(&app.base);
+        browser.login(user, groups).await;
+        let left = browser.time_left_ms().await.expect("tracked after login");
+        assert!(
+            left <= expected && left + 2_000 > expected,
+            "{user} in {groups:?}: expected about {expected} ms left, got {left}"
+        );
+    }
+}
+
+/// Behaviour 5: Passive requests (every way of marking them) do not move the deadline.
+pub async fn passive_requests_do_not_move_the_deadline(launch: &dyn Launch) {
+    let app = start(launch, AppConfig::enabled("timeout.session.seconds=6")).await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    sleep(Duration::from_millis(1200)).await;
+    let before = alice.time_left_ms().await.expect("tracked");
+    assert_ok(&alice, "/poll/status").await;
+    assert_ok(&alice, "/work?auto=true").await;
+    let header = alice.get_with_header("/work", "X-Passive", "1").await;
+    assert_eq!(header.status, 200);
+    assert_ok(&alice, "/dashboard").await;
+    assert_ok(&alice, "/unread").await;
+    let _socket = alice.socket().await;
+    let mut events = alice.events().await;
+    let _ = events.next_data(Duration::from_millis(10)).await;
+    let after = alice.time_left_ms().await.expect("tracked");
+    assert!(
+        after <= before,
+        "passive requests moved the deadline: {before} ms left before, {after} ms after"
+    );
+}
+
+/// Behaviour 5: Activity moves the deadline to now + timeout.
+pub async fn activity_moves_the_deadline(launch: &dyn Launch) {
+    let app = start(launch, AppConfig::enabled("timeout.session.seconds=6")).await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    sleep(Duration::from_millis(1200)).await;
+    let before = alice.time_left_ms().await.expect("tracked");
+    assert!(
+        before <= 5_000,
+        "1.2 s after login, {before} ms left of 6 s"
+    );
+    assert_ok(&alice, "/work").await;
+    let after = alice.time_left_ms().await.expect("tracked");
+    assert!(
+        after > 5_500,
+        "activity should move the deadline to 6 s ahead, {after} ms left"
+    );
+}
+
+/// Behaviour 6: The gate refuses a timed-out session before any sweep, logs it out
+/// once, never calls the handler.
+pub async fn gate_refuses_a_timed_out_session_before_any_sweep(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0")
+            .without_sweeper(),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut socket = alice.socket().await;
+    assert_ok(&alice, "/work").await;
+    sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        socket.next(Duration::from_millis(200)).await,
+        Received::Nothing,
+        "no sweeper runs"
+    );
+    assert_eq!(
+        hooks_of(&alice, "alice").await,
+        0,
+        "nothing ran before the next request"
+    );
+
+    assert_refused_with_logout(&alice, "/work").await;
+    assert_eq!(
+        counter(&alice, "/test/calls", "work").await,
+        1,
+        "the handler must not run"
+    );
+    assert_eq!(
+        socket.next(PRECISION).await,
+        Received::Text(LOGOUT_JSON.into())
+    );
+    assert_eq!(
+        socket.next(PRECISION).await,
+        Received::Closed,
+        "the socket closes after the logout"
+    );
+    assert_eq!(hooks_of(&alice, "alice").await, 1, "hooks run once");
+
+    assert_refused_with_logout(&alice, "/work").await;
+    assert_eq!(
+        hooks_of(&alice, "alice").await,
+        1,
+        "a second request does not log out again"
+    );
+    let me = alice.get("/plain/me").await;
+    assert_eq!(
+        me.status, 401,
+        "the framework session must be destroyed: {me:?}"
+    );
+}
+
+/// Behaviour 6: Enforcement applies to passive requests too.
+pub async fn passive_request_of_a_timed_out_session_is_refused(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0")
+            .without_sweeper(),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    sleep(Duration::from_millis(1300)).await;
+    assert_refused_with_logout(&alice, "/poll/status").await;
+    assert_eq!(hooks_of(&alice, "alice").await, 1);
+}
+
+/// Behaviour 6 and 9: Many requests racing past the deadline: one logout.
+pub async fn concurrent_requests_after_the_deadline_log_out_once(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0")
+            .without_sweeper(),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut socket = alice.socket().await;
+    sleep(Duration::from_millis(1300)).await;
+    let answers = futures_util::future::join_all((0..20).map(|_| alice.get("/work"))).await;
+    for answer in &answers {
+        assert_eq!((answer.status, answer.body.as_str()), (401, LOGOUT_JSON));
+    }
+    assert_eq!(
+        socket.next(PRECISION).await,
+        Received::Text(LOGOUT_JSON.into())
+    );
+    assert_eq!(socket.next(PRECISION).await, Received::Closed);
+    assert_eq!(
+        hooks_of(&alice, "alice").await,
+        1,
+        "20 racing requests, one logout"
+    );
+}
+
+/// Behaviour 7: Reset counts as activity; 401 without a subject.
+pub async fn reset_counts_as_activity_and_needs_a_subject(launch: &dyn Launch) {
+    let app = start(launch, AppConfig::enabled("timeout.session.seconds=6")).await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    sleep(Duration::from_millis(1200)).await;
+    let before = alice.time_left_ms().await.expect("tracked");
+    assert!(before <= 5_000);
+    assert_ok(&alice, timeout_tower::RESET_PATH).await;
+    let after = alice.time_left_ms().await.expect("tracked");
+    assert!(
+        after > 5_500,
+        "reset should restart the idle period, {after} ms left"
+    );
+    let anonymous = Browser::new(&app.base);
+    assert_eq!(anonymous.get(timeout_tower::RESET_PATH).await.status, 401);
+}
+
+/// Behaviour 8, 9, 13: One warning at deadline - warn_before, one logout at the
+/// deadline, each within a second; then the socket closes, hooks ran once,
+/// the framework session is gone.
+pub async fn warning_then_logout_on_the_socket_on_time(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    let before_login = Instant::now();
+    alice.login("alice", &[]).await;
+    let after_login = Instant::now();
+    let mut socket = alice.socket().await;
+
+    let warning = socket.next(Duration::from_secs(3)).await;
+    let warned_at = Instant::now();
+    assert_eq!(
+        warning,
+        Received::Text(WARNING_JSON.into()),
+        "expected the warning"
+    );
+    assert!(
+        warned_at + SLACK >= after_login + Duration::from_secs(1)
+            && warned_at < before_login + Duration::from_secs(1) + PRECISION,
+        "warning due 1 s after login, came after {:?}",
+        warned_at - before_login
+    );
+
+    let logout = socket.next(Duration::from_secs(3)).await;
+    let logged_out_at = Instant::now();
+    assert_eq!(
+        logout,
+        Received::Text(LOGOUT_JSON.into()),
+        "expected the logout"
+    );
+    assert!(
+        logged_out_at + SLACK >= after_login + Duration::from_secs(2)
+            && logged_out_at < before_login + Duration::from_secs(2) + PRECISION,
+        "logout due 2 s after login, came after {:?}",
+        logged_out_at - before_login
+    );
+    assert_eq!(
+        socket.next(PRECISION).await,
+        Received::Closed,
+        "the socket closes after the logout"
+    );
+    sleep(Duration::from_millis(300)).await;
+    assert_eq!(hooks_of(&alice, "alice").await, 1, "hooks run once");
+    assert_refused_with_logout(&alice, "/work").await;
+    assert_eq!(
+        alice.get("/plain/me").await.status,
+        401,
+        "the framework session is destroyed"
+    );
+    assert_eq!(
+        hooks_of(&alice, "alice").await,
+        1,
+        "the refused request did not log out again"
+    );
+}
+
+/// Behaviour 8: Activity after a warning starts a new period with its own warning.
+pub async fn activity_after_a_warning_starts_a_new_period(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut socket = alice.socket().await;
+    assert_eq!(
+        socket.next(Duration::from_secs(3)).await,
+        Received::Text(WARNING_JSON.into())
+    );
+    assert_ok(&alice, "/work").await;
+    assert_eq!(
+        socket.next(Duration::from_secs(3)).await,
+        Received::Text(WARNING_JSON.into()),
+        "a new idle period brings a new warning, before any logout"
+    );
+    assert_eq!(
+        socket.next(Duration::from_secs(3)).await,
+        Received::Text(LOGOUT_JSON.into())
+    );
+    assert_eq!(socket.next(PRECISION).await, Received::Closed);
+}
+
+/// Behaviour 10: Explicit logout: tracking stops, no timeout event follows.
+pub async fn explicit_logout_stops_tracking(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0"),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut socket = alice.socket().await;
+    let logout = alice.post("/logout", Value::Null).await;
+    assert!(logout.status < 300, "logout: {logout:?}");
+    assert_eq!(
+        socket.next(PRECISION).await,
+        Received::Closed,
+        "the socket ends without a logout message"
+    );
+    sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        hooks_of(&alice, "alice").await,
+        0,
+        "no timeout after an explicit logout"
+    );
+    assert_eq!(counter(&alice, "/test/active", "active").await, 0);
+}
+
+/// Behaviour 11: Subscriptions get only their own subject's events.
+pub async fn notifications_reach_only_their_subject(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    let bob = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    bob.login("bob", &[]).await;
+    let mut alice_socket = alice.socket().await;
+    let mut bob_socket = bob.socket().await;
+    let keep_bob_busy = async {
+        for _ in 0..10 {
+            assert_ok(&bob, "/work").await;
+            sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let watch_alice = async {
+        assert_eq!(
+            alice_socket.next(Duration::from_secs(3)).await,
+            Received::Text(WARNING_JSON.into())
+        );
+        assert_eq!(
+            alice_socket.next(Duration::from_secs(3)).await,
+            Received::Text(LOGOUT_JSON.into())
+        );
+    };
+    tokio::join!(keep_bob_busy, watch_alice);
+    assert_eq!(
+        bob_socket.next(Duration::from_millis(100)).await,
+        Received::Nothing,
+        "bob must not receive alice's notifications"
+    );
+    assert_ok(&bob, "/work").await;
+}
+
+async fn two_sessions_one_busy(launch: &dyn Launch, scope: &str) -> (u16, u16) {
+    let app = start(
+        launch,
+        AppConfig::enabled(&format!(
+            "timeout.session.seconds=2\ntimeout.session.notification.seconds=0\ntimeout.session.scope={scope}"
+        )),
+    )
+    .await;
+    let busy = Browser::new(&app.base);
+    let idle = Browser::new(&app.base);
+    busy.login("alice", &[]).await;
+    idle.login("alice", &[]).await;
+    for _ in 0..12 {
+        assert_ok(&busy, "/work").await;
+        sleep(Duration::from_millis(250)).await;
+    }
+    (
+        busy.get("/work").await.status,
+        idle.get("/work").await.status,
+    )
+}
+
+/// Scope user: any session's activity keeps all the user's sessions alive.
+pub async fn scope_user_keeps_every_session_of_the_user_alive(launch: &dyn Launch) {
+    let (busy, idle) = two_sessions_one_busy(launch, "user").await;
+    assert_eq!(
+        (busy, idle),
+        (200, 200),
+        "scope user: the idle tab lives on"
+    );
+}
+
+/// Scope session: each session expires on its own.
+pub async fn scope_session_expires_each_session_alone(launch: &dyn Launch) {
+    let (busy, idle) = two_sessions_one_busy(launch, "session").await;
+    assert_eq!(
+        (busy, idle),
+        (200, 401),
+        "scope session: the idle tab times out alone"
+    );
+}
+
+/// Behaviour 11: The Server-Sent Events stream carries the same notifications and ends
+/// after the logout.
+pub async fn server_sent_events_deliver_the_same_notifications(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut events = alice.events().await;
+    assert_eq!(
+        events.next_data(Duration::from_secs(3)).await.as_deref(),
+        Some(WARNING_JSON)
+    );
+    assert_eq!(
+        events.next_data(Duration::from_secs(3)).await.as_deref(),
+        Some(LOGOUT_JSON)
+    );
+    assert!(
+        events.ends(PRECISION).await,
+        "the stream ends after the logout"
+    );
+    let anonymous = Browser::new(&app.base);
+    assert_eq!(anonymous.get(timeout_tower::EVENTS_PATH).await.status, 401);
+}
+
+/// Bad input on the socket is ignored, not fatal.
+pub async fn socket_ignores_what_the_client_sends(launch: &dyn Launch) {
+    let app = start(
+        launch,
+        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
+    )
+    .await;
+    let alice = Browser::new(&app.base);
+    alice.login("alice", &[]).await;
+    let mut socket = alice.socket().await;
+    socket.send(Message::Text("{not json".into())).await;
+    socket
+        .send(Message::Binary(Bytes::from_static(&[0, 159, 146, 150])))
+        .await;
+    socket
+        .send(Message::Text(
+            r#"{"LogoutNotification":{"reason":"forged"}}"#.into(),
+        ))
+        .await;
+    assert_ok(&alice, "/work?auto=true").await;
+    assert_eq!(
+        socket.next(Duration::from_secs(3)).await,
+        Received::Text(WARNING_JSON.into())
+    );
+    assert_eq!(
+        socket.next(Duration::from_secs(3)).await,
+        Received::Text(LOGOUT_JSON.into())
+    );
+}

@@ -1,0 +1,179 @@
+//! The axum routes: reset, WebSocket notifications, Server-Sent Events.
+//! Each route identifies and checks the request itself, so it behaves the
+//! same whether or not the layer also wraps it.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{
+        Request, State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
+    },
+    http::{StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::get,
+};
+use futures_util::{Stream, stream};
+use timeout_core::{Notification, RequestKind, Subject, Subscription};
+
+use crate::{Identify, IdentifyError, Identity, Passive, SessionTimeout, config::Shared, service};
+
+/// Body of the 401 answered by the routes to a request with no subject.
+pub const NOT_LOGGED_IN_JSON: &str = r#"{"error":"not logged in"}"#;
+
+impl<I: Identify> SessionTimeout<I> {
+    /// The routes, to merge into the app's router: `GET` reset (counts as
+    /// activity, nothing else), the WebSocket notifications and the
+    /// Server-Sent Events stream. All answer 401 without a subject.
+    pub fn routes<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let shared = self.shared();
+        let paths = shared.paths.clone();
+        Router::new()
+            .route(&paths.reset, get(reset::<I>))
+            .route(&paths.notifications, get(notifications::<I>))
+            .route(&paths.events, get(events::<I>))
+            .with_state(shared)
+    }
+}
+
+/// Identifies and checks a route's request; `Err` is the response to send.
+async fn admit<I: Identify>(
+    shared: &Shared<I>,
+    request: Request,
+    kind: RequestKind,
+) -> Result<Subject, Response> {
+    let (parts, _body) = request.into_parts();
+    let identity = shared
+        .identify
+        .identify(&parts)
+        .await
+        .map_err(|err: IdentifyError| refusal_response(service::identify_failed(&err)))?;
+    let subject = match identity {
+        Identity::Subject(subject) => subject,
+        Identity::Session(session) => {
+            let decision = shared.tracker.check_session(&session).await;
+            return Err(decision
+                .refusal()
+                .map_or_else(not_logged_in, refusal_response));
+        }
+        _ => return Err(not_logged_in()),
+    };
+    let decision = match kind {
+        RequestKind::Activity => shared.tracker.reset(Some(&subject)).await,
+        _ => shared.tracker.check(Some(&subject), kind).await,
+    };
+    match decision.refusal() {
+        Some(refusal) => Err(refusal_response(refusal)),
+        None => Ok(subject),
+    }
+}
+
+fn not_logged_in() -> Response {
+    json(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN_JSON)
+}
+
+async fn reset<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Request) -> Response {
+    match admit(&shared, request, RequestKind::Activity).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn notifications<I: Identify>(
+    State(shared): State<Arc<Shared<I>>>,
+    upgrade: WebSocketUpgrade,
+    request: Request,
+) -> Response {
+    let subject = match admit(&shared, request, RequestKind::Passive).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
+    };
+    // Subscribed before the upgrade so nothing sent meanwhile is lost.
+    let subscription = shared.tracker.subscribe(&subject);
+    let response = upgrade
+        .on_failed_upgrade(|err| {
+            tracing::debug!(target: "timeout", "notification socket upgrade failed: {err}");
+        })
+        .on_upgrade(move |socket| forward(socket, subscription));
+    (Passive, response).into_response()
+}
+
+/// Sends the subject's notifications until the logout (then closes), the
+/// end of the subscription (explicit logout) or the client leaves. What the
+/// client sends is read and ignored: the socket only listens to the server.
+async fn forward(mut socket: WebSocket, mut subscription: Subscription) {
+    loop {
+        tokio::select! {
+            notification = subscription.recv() => {
+                let Some(notification) = notification else {
+                    let _ = socket.send(close("logged out")).await;
+                    return;
+                };
+                let logout = notification.is_logout();
+                if socket.send(Message::Text(notification.to_json().into())).await.is_err() {
+                    return;
+                }
+                if logout {
+                    let _ = socket.send(close("session timed out")).await;
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+fn close(reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: close_code::NORMAL,
+        reason: reason.into(),
+    }))
+}
+
+async fn events<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Request) -> Response {
+    let subject = match admit(&shared, request, RequestKind::Passive).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
+    };
+    let subscription = shared.tracker.subscribe(&subject);
+    let sse = Sse::new(event_stream(subscription))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    (Passive, sse).into_response()
+}
+
+/// One `data:` event per notification; the stream ends after the logout.
+fn event_stream(subscription: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(Some(subscription), |subscription| async move {
+        let mut subscription = subscription?;
+        let notification: Notification = subscription.recv().await?;
+        let next = (!notification.is_logout()).then_some(subscription);
+        Some((Ok(Event::default().data(notification.to_json())), next))
+    })
+}
+
+fn refusal_response(refusal: timeout_core::Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, refusal.body)
+}
+
+fn json(status: StatusCode, body: &'static str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
