@@ -50,9 +50,9 @@ ensure_package() {
 
 ensure_component fmt rustfmt
 ensure_component clippy clippy
-# System parts the tests start themselves. Each later issue adds its own
-# here (redis-server for timeout-redis, chromium for the browser test).
-for dep in ${TEST_SYSTEM_DEPS:-}; do
+# System parts the tests start themselves: Chromium, Node.js and npm for the
+# browser test (e2e/, playwright-core with the system Chromium).
+for dep in chromium:chromium node:nodejs npm:npm ${TEST_SYSTEM_DEPS:-}; do
   ensure_package "${dep%%:*}" "${dep##*:}"
 done
 
@@ -60,14 +60,17 @@ say "formatting (cargo fmt --check)"
 cargo fmt --all -- --check || fail "formatting differs: run cargo fmt --all"
 
 say "lints (cargo clippy -D warnings)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 say "tests (unit, property, integration; benchmarks once with tiny sizes)"
 TIMEOUT_BENCH_KEYS=${TIMEOUT_BENCH_KEYS:-20000} TIMEOUT_BENCH_DUE=${TIMEOUT_BENCH_DUE:-2000} \
-  cargo test --workspace --all-targets --locked
+  cargo test --workspace --all-targets --all-features --locked
 
 say "doc tests, and docs without broken links"
-cargo test --workspace --doc --locked
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+cargo test --workspace --doc --all-features --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
+
+say "browser test of the axum demo (headless Chromium)"
+scripts/e2e.sh axum-demo
 
 say "all checks passed"

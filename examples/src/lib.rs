@@ -1,0 +1,152 @@
+//! What the demos share: their command line and the browser page.
+
+use std::{path::PathBuf, time::Duration};
+
+use timeout_core::{ConfigError, PassiveRules, Policy};
+
+/// The page's files, served by every demo (no build step).
+pub mod page {
+    /// `GET /`
+    pub const INDEX_HTML: &str = include_str!("../static/index.html");
+    /// `GET /static/app.js`
+    pub const APP_JS: &str = include_str!("../static/app.js");
+    /// `GET /static/style.css`
+    pub const STYLE_CSS: &str = include_str!("../static/style.css");
+
+    /// The page's files: path, content type, body.
+    pub const FILES: [(&str, &str, &str); 3] = [
+        ("/", "text/html; charset=utf-8", INDEX_HTML),
+        ("/static/app.js", "text/javascript; charset=utf-8", APP_JS),
+        ("/static/style.css", "text/css; charset=utf-8", STYLE_CSS),
+    ];
+}
+
+/// A demo's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoArgs {
+    /// 127.0.0.1 port (0: any free port).
+    pub port: u16,
+    /// Idle timeout in seconds, over the properties file.
+    pub timeout_seconds: Option<u64>,
+    /// Warning lead in seconds, over the properties file.
+    pub warn_seconds: Option<u64>,
+    /// A properties file with `timeout.session.*` keys.
+    pub properties: Option<PathBuf>,
+}
+
+impl DemoArgs {
+    /// The help text.
+    pub const USAGE: &str = "usage: <demo> [--port PORT] [--timeout-seconds N] [--warn-seconds N] [--properties FILE]\n\
+        \n\
+        Defaults: port 3000, a 60-second idle timeout with a warning 20 seconds before.\n\
+        The properties file takes the keys of the README (timeout.session.*); the\n\
+        flags override it. The page's once-a-second poll carries auto=true and is passive.";
+
+    /// Parses the arguments after the program name.
+    ///
+    /// ```
+    /// use examples::DemoArgs;
+    ///
+    /// let args = DemoArgs::parse(["--timeout-seconds", "5", "--warn-seconds=3"].map(String::from))?;
+    /// assert_eq!((args.timeout_seconds, args.warn_seconds), (Some(5), Some(3)));
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<DemoArgs, String> {
+        let mut parsed = DemoArgs {
+            port: 3000,
+            timeout_seconds: None,
+            warn_seconds: None,
+            properties: None,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (arg, None),
+            };
+            if flag == "--help" || flag == "-h" {
+                return Err("help".to_owned());
+            }
+            let value = match inline.or_else(|| args.next()) {
+                Some(value) => value,
+                None => return Err(format!("{flag} needs a value")),
+            };
+            let number = |what: &str| -> Result<u64, String> {
+                value
+                    .parse()
+                    .map_err(|_| format!("{flag} {value:?}: expected {what}"))
+            };
+            match flag.as_str() {
+                "--port" => {
+                    parsed.port = value
+                        .parse()
+                        .map_err(|_| format!("--port {value:?}: expected a port number 0-65535"))?
+                }
+                "--timeout-seconds" => parsed.timeout_seconds = Some(number("whole seconds")?),
+                "--warn-seconds" => parsed.warn_seconds = Some(number("whole seconds")?),
+                "--properties" => parsed.properties = Some(PathBuf::from(value)),
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The policy: the demo's defaults, then the properties file, then the
+    /// flags; every value checked by the core.
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let mut builder = Policy::builder()
+            .enabled(true)
+            .idle_timeout(Duration::from_secs(60))
+            .warn_before(Duration::from_secs(20))
+            .passive(PassiveRules::default().with_query_flag("auto", Some("true")));
+        if let Some(path) = &self.properties {
+            builder = builder.properties_file(path)?;
+        }
+        if let Some(seconds) = self.timeout_seconds {
+            builder = builder.idle_timeout(Duration::from_secs(seconds));
+        }
+        if let Some(seconds) = self.warn_seconds {
+            builder = builder.warn_before(Duration::from_secs(seconds));
+        }
+        builder.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_and_bad_values_say_what_is_expected() {
+        let args = DemoArgs::parse(["--port", "0", "--timeout-seconds", "5"].map(String::from))
+            .expect("valid");
+        assert_eq!(args.port, 0);
+        let policy = DemoArgs {
+            warn_seconds: Some(3),
+            ..args
+        }
+        .policy()
+        .expect("valid policy");
+        assert_eq!(policy.idle_timeout(), Duration::from_secs(5));
+        assert_eq!(policy.warn_before(), Duration::from_secs(3));
+
+        let err = DemoArgs::parse(["--timeout-seconds", "five"].map(String::from)).unwrap_err();
+        assert!(err.contains("expected whole seconds"), "{err}");
+        let err = DemoArgs::parse(["--port"].map(String::from)).unwrap_err();
+        assert!(err.contains("needs a value"), "{err}");
+        let err = DemoArgs::parse(["--colour", "red"].map(String::from)).unwrap_err();
+        assert!(err.contains("unknown option"), "{err}");
+
+        let too_long_warning =
+            DemoArgs::parse(["--timeout-seconds", "5", "--warn-seconds", "5"].map(String::from))
+                .expect("parses")
+                .policy()
+                .unwrap_err();
+        assert!(
+            too_long_warning
+                .to_string()
+                .contains("warning must come before"),
+            "{too_long_warning}"
+        );
+    }
+}
