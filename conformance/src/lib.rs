@@ -9,8 +9,8 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `POST /login` `{"user":"alice","groups":["g"]}` | logs in on the framework session (fresh id), starts tracking; 200 |
-//! | `POST /logout` | explicit logout: stops tracking, destroys the framework session; 204 |
+//! | `POST /login` `{"user":"alice","groups":["g"]}` | outside the middleware (it must work with a timed-out cookie): logs in on the framework session (fresh id), starts tracking; 200 |
+//! | `POST /logout` | outside: explicit logout, stops tracking, destroys the framework session; 204 |
 //! | `GET /work` | activity; 200 `ok`, counts its calls |
 //! | `GET /poll/status` | passive by the path prefix `/poll` of the policy |
 //! | `GET /dashboard` | passive by a per-route marking (route layer / wrapper) |

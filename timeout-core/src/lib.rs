@@ -67,8 +67,3 @@ pub use self::{
     sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
     tracker::{Check, Decision, Refusal, SweepReport, Tracker, TrackerBuilder, UNAVAILABLE_JSON},
 };
-
-/// The README's code blocks, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

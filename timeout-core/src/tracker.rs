@@ -333,7 +333,11 @@ impl Tracker {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let clock = ManualClock::new(Timestamp::from_millis(0));
-    /// let policy = Policy::builder().enabled(true).idle_timeout(Duration::from_secs(60)).build()?;
+    /// let policy = Policy::builder()
+    ///     .enabled(true)
+    ///     .idle_timeout(Duration::from_secs(60))
+    ///     .warn_before(Duration::from_secs(10))
+    ///     .build()?;
     /// let tracker = Tracker::builder(policy).clock(clock.clone()).build();
     /// tracker.check(Some(&Subject::new("s1", "alice")?), RequestKind::Activity).await;
     /// clock.advance(Duration::from_secs(61));

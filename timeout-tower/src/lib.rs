@@ -57,3 +57,9 @@ pub use self::{
     marker::{MarkPassive, MarkPassiveFuture, MarkPassiveLayer, Passive, mark_passive},
     service::{IDENTIFY_FAILED_JSON, IdleTimeoutLayer, IdleTimeoutService, ResponseFuture},
 };
+
+/// The README's code blocks (the axum quick start needs the
+/// `tower-sessions` feature), compiled as doc tests so they stay true.
+#[cfg(all(doctest, feature = "tower-sessions"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
