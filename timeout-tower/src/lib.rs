@@ -40,6 +40,8 @@
 mod body;
 mod config;
 mod identify;
+#[cfg(feature = "axum-login")]
+pub mod login;
 mod marker;
 #[cfg(feature = "axum")]
 mod routes;
