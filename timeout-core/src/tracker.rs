@@ -422,9 +422,11 @@ impl Tracker {
             return Ok(());
         }
         let key = subject.key(self.inner.policy.scope());
+        // Marked first, so activity of this session's requests still in
+        // flight is not recorded after the store forgot it.
+        self.inner.ended.end(subject.session_shared());
         self.inner.store.end_session(key, subject.session()).await?;
         self.inner.hub.close_session(key, subject.session());
-        self.inner.ended.end(subject.session_shared());
         audit::logged_out(subject);
         Ok(())
     }
