@@ -20,9 +20,17 @@ const PRECISION: Duration = Duration::from_secs(1);
 /// something did *not* happen yet.
 const SLACK: Duration = Duration::from_millis(300);
 const QUIET: Duration = Duration::from_millis(500);
+/// The policies most scenarios use.
+const WARN_AT_1S_LOGOUT_AT_2S: &str =
+    "timeout.session.seconds=2\ntimeout.session.notification.seconds=1";
+const LOGOUT_AT_1S_NO_WARNING: &str =
+    "timeout.session.seconds=1\ntimeout.session.notification.seconds=0";
 
-async fn start(launch: &dyn Launch, config: AppConfig) -> RunningApp {
-    launch.start(config).await
+/// A browser logged in as `user` (no groups).
+async fn logged_in(app: &RunningApp, user: &str) -> Browser {
+    let browser = Browser::new(&app.base);
+    browser.login(user, &[]).await;
+    browser
 }
 
 async fn counter(browser: &Browser, path: &str, field: &str) -> u64 {
@@ -51,15 +59,13 @@ async fn assert_ok(browser: &Browser, path: &str) {
 
 /// Behaviour 1: Disabled: everything passes, nothing is tracked or sent.
 pub async fn disabled_passes_everything_through(launch: &dyn Launch) {
-    let mut config =
-        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0");
+    let mut config = AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING);
     config.properties = config.properties.replace(
         "timeout.session.enabled=true",
         "timeout.session.enabled=false",
     );
-    let app = start(launch, config).await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch.start(config).await;
+    let alice = logged_in(&app, "alice").await;
     let mut socket = alice.socket().await;
     assert_ok(&alice, "/work").await;
     sleep(Duration::from_millis(1500)).await;
@@ -81,11 +87,9 @@ pub async fn disabled_passes_everything_through(launch: &dyn Launch) {
 
 /// Behaviour 2: No subject: pass through untracked; the routes answer 401.
 pub async fn request_without_subject_is_not_tracked(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0"),
-    )
-    .await;
+    let app = launch
+        .start(AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING))
+        .await;
     let anonymous = Browser::new(&app.base);
     assert_ok(&anonymous, "/work").await;
     assert_eq!(counter(&anonymous, "/test/calls", "work").await, 1);
@@ -102,18 +106,15 @@ pub async fn request_without_subject_is_not_tracked(launch: &dyn Launch) {
 
 /// Behaviour 3: Exempt users never time out, get nothing, are not stored.
 pub async fn exempt_user_never_times_out(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled(
+    let app = launch
+        .start(AppConfig::enabled(
             "timeout.session.seconds=1\n\
              timeout.session.notification.seconds=0\n\
              timeout.session.exception.delimiter=;\n\
              timeout.session.exception.usernames=monitor;admin",
-        ),
-    )
-    .await;
-    let monitor = Browser::new(&app.base);
-    monitor.login("monitor", &[]).await;
+        ))
+        .await;
+    let monitor = logged_in(&app, "monitor").await;
     let mut socket = monitor.socket().await;
     sleep(Duration::from_millis(1800)).await;
     assert_ok(&monitor, "/work").await;
@@ -132,15 +133,13 @@ pub async fn exempt_user_never_times_out(launch: &dyn Launch) {
 
 /// Behaviour 4: A user's timeout is the largest of their groups', else the global one.
 pub async fn group_timeout_is_the_largest_of_the_users_groups(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled(
+    let app = launch
+        .start(AppConfig::enabled(
             "timeout.session.seconds=20\n\
              timeout.session.group.short.seconds=6\n\
              timeout.session.group.long.seconds=12",
-        ),
-    )
-    .await;
+        ))
+        .await;
     for (user, groups, expected) in [
         ("plain", &[][..], 20_000),
         ("shorty", &["short"][..], 6_000),
@@ -159,9 +158,10 @@ pub async fn group_timeout_is_the_largest_of_the_users_groups(launch: &dyn Launc
 
 /// Behaviour 5: Passive requests (every way of marking them) do not move the deadline.
 pub async fn passive_requests_do_not_move_the_deadline(launch: &dyn Launch) {
-    let app = start(launch, AppConfig::enabled("timeout.session.seconds=6")).await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled("timeout.session.seconds=6"))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     sleep(Duration::from_millis(1200)).await;
     let before = alice.time_left_ms().await.expect("tracked");
     assert_ok(&alice, "/poll/status").await;
@@ -182,9 +182,10 @@ pub async fn passive_requests_do_not_move_the_deadline(launch: &dyn Launch) {
 
 /// Behaviour 5: Activity moves the deadline to now + timeout.
 pub async fn activity_moves_the_deadline(launch: &dyn Launch) {
-    let app = start(launch, AppConfig::enabled("timeout.session.seconds=6")).await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled("timeout.session.seconds=6"))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     sleep(Duration::from_millis(1200)).await;
     let before = alice.time_left_ms().await.expect("tracked");
     assert!(
@@ -202,14 +203,10 @@ pub async fn activity_moves_the_deadline(launch: &dyn Launch) {
 /// Behaviour 6: The gate refuses a timed-out session before any sweep, logs it out
 /// once, never calls the handler.
 pub async fn gate_refuses_a_timed_out_session_before_any_sweep(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0")
-            .without_sweeper(),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING).without_sweeper())
+        .await;
+    let alice = logged_in(&app, "alice").await;
     let mut socket = alice.socket().await;
     assert_ok(&alice, "/work").await;
     sleep(Duration::from_millis(1300)).await;
@@ -256,14 +253,10 @@ pub async fn gate_refuses_a_timed_out_session_before_any_sweep(launch: &dyn Laun
 
 /// Behaviour 6: Enforcement applies to passive requests too.
 pub async fn passive_request_of_a_timed_out_session_is_refused(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0")
-            .without_sweeper(),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING).without_sweeper())
+        .await;
+    let alice = logged_in(&app, "alice").await;
     sleep(Duration::from_millis(1300)).await;
     assert_refused_with_logout(&alice, "/poll/status").await;
     assert_eq!(hooks_of(&alice, "alice").await, 1);
@@ -271,14 +264,10 @@ pub async fn passive_request_of_a_timed_out_session_is_refused(launch: &dyn Laun
 
 /// Behaviour 6 and 9: Many requests racing past the deadline: one logout.
 pub async fn concurrent_requests_after_the_deadline_log_out_once(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0")
-            .without_sweeper(),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING).without_sweeper())
+        .await;
+    let alice = logged_in(&app, "alice").await;
     let mut socket = alice.socket().await;
     sleep(Duration::from_millis(1300)).await;
     let answers = futures_util::future::join_all((0..20).map(|_| alice.get("/work"))).await;
@@ -299,9 +288,10 @@ pub async fn concurrent_requests_after_the_deadline_log_out_once(launch: &dyn La
 
 /// Behaviour 7: Reset counts as activity; 401 without a subject.
 pub async fn reset_counts_as_activity_and_needs_a_subject(launch: &dyn Launch) {
-    let app = start(launch, AppConfig::enabled("timeout.session.seconds=6")).await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled("timeout.session.seconds=6"))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     sleep(Duration::from_millis(1200)).await;
     let before = alice.time_left_ms().await.expect("tracked");
     assert!(before <= 5_000);
@@ -319,11 +309,9 @@ pub async fn reset_counts_as_activity_and_needs_a_subject(launch: &dyn Launch) {
 /// deadline, each within a second; then the socket closes, hooks ran once,
 /// the framework session is gone.
 pub async fn warning_then_logout_on_the_socket_on_time(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
-    )
-    .await;
+    let app = launch
+        .start(AppConfig::enabled(WARN_AT_1S_LOGOUT_AT_2S))
+        .await;
     let alice = Browser::new(&app.base);
     let before_login = Instant::now();
     alice.login("alice", &[]).await;
@@ -379,13 +367,10 @@ pub async fn warning_then_logout_on_the_socket_on_time(launch: &dyn Launch) {
 
 /// Behaviour 8: Activity after a warning starts a new period with its own warning.
 pub async fn activity_after_a_warning_starts_a_new_period(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(WARN_AT_1S_LOGOUT_AT_2S))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     let mut socket = alice.socket().await;
     assert_eq!(
         socket.next(Duration::from_secs(3)).await,
@@ -406,13 +391,10 @@ pub async fn activity_after_a_warning_starts_a_new_period(launch: &dyn Launch) {
 
 /// Behaviour 10: Explicit logout: tracking stops, no timeout event follows.
 pub async fn explicit_logout_stops_tracking(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=1\ntimeout.session.notification.seconds=0"),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     let mut socket = alice.socket().await;
     let logout = alice.post("/logout", Value::Null).await;
     assert!(logout.status < 300, "logout: {logout:?}");
@@ -432,11 +414,9 @@ pub async fn explicit_logout_stops_tracking(launch: &dyn Launch) {
 
 /// Behaviour 11: Subscriptions get only their own subject's events.
 pub async fn notifications_reach_only_their_subject(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
-    )
-    .await;
+    let app = launch
+        .start(AppConfig::enabled(WARN_AT_1S_LOGOUT_AT_2S))
+        .await;
     let alice = Browser::new(&app.base);
     let bob = Browser::new(&app.base);
     alice.login("alice", &[]).await;
@@ -469,9 +449,7 @@ pub async fn notifications_reach_only_their_subject(launch: &dyn Launch) {
 }
 
 async fn two_sessions_one_busy(launch: &dyn Launch, scope: &str) -> (u16, u16) {
-    let app = start(
-        launch,
-        AppConfig::enabled(&format!(
+    let app = launch.start(AppConfig::enabled(&format!(
             "timeout.session.seconds=2\ntimeout.session.notification.seconds=0\ntimeout.session.scope={scope}"
         )),
     )
@@ -513,13 +491,10 @@ pub async fn scope_session_expires_each_session_alone(launch: &dyn Launch) {
 /// Behaviour 11: The Server-Sent Events stream carries the same notifications and ends
 /// after the logout.
 pub async fn server_sent_events_deliver_the_same_notifications(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(WARN_AT_1S_LOGOUT_AT_2S))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     let mut events = alice.events().await;
     assert_eq!(
         events.next_data(Duration::from_secs(3)).await.as_deref(),
@@ -539,13 +514,10 @@ pub async fn server_sent_events_deliver_the_same_notifications(launch: &dyn Laun
 
 /// Bad input on the socket is ignored, not fatal.
 pub async fn socket_ignores_what_the_client_sends(launch: &dyn Launch) {
-    let app = start(
-        launch,
-        AppConfig::enabled("timeout.session.seconds=2\ntimeout.session.notification.seconds=1"),
-    )
-    .await;
-    let alice = Browser::new(&app.base);
-    alice.login("alice", &[]).await;
+    let app = launch
+        .start(AppConfig::enabled(WARN_AT_1S_LOGOUT_AT_2S))
+        .await;
+    let alice = logged_in(&app, "alice").await;
     let mut socket = alice.socket().await;
     socket.send(Message::Text("{not json".into())).await;
     socket
