@@ -107,6 +107,26 @@ impl DeferredActivity {
             .check(Some(&self.subject), RequestKind::Activity)
     }
 
+    /// Records the activity without holding the response back: at once when
+    /// the store answers without I/O, else on the current Tokio runtime (an
+    /// actix-web worker runs one too). Without a runtime the activity is lost
+    /// and a warning says why.
+    pub fn finish(self) {
+        let check = self.record();
+        if check.now_or_never().is_some() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(check);
+            }
+            Err(_) => tracing::warn!(
+                target: "timeout",
+                "activity not recorded: the store needs a Tokio runtime to write it"
+            ),
+        }
+    }
+
     /// The subject whose activity this is.
     pub fn subject(&self) -> &Subject {
         &self.subject

@@ -39,8 +39,10 @@ pub mod audit;
 mod clock;
 mod config;
 mod deferred;
+mod gate;
 mod hooks;
 mod hub;
+mod identity;
 mod notification;
 mod passive;
 mod store;
@@ -55,8 +57,14 @@ pub use self::{
         PolicyBuilder, StoreUnavailable,
     },
     deferred::DeferredActivity,
+    gate::{
+        CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, EVENTS_PATH, Endpoints, Entry, Gate,
+        IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON, NOTIFICATIONS_PATH, RESET_PATH,
+        Verdict, identify_failed,
+    },
     hooks::{FnHook, HookError, TimeoutHook, hook_fn},
     hub::{Ended, EventSink, Subscription},
+    identity::{IdentifyError, Identity, IntoIdentity},
     notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification},
     passive::{PassivePredicate, PassiveRules, RequestKind, RequestView},
     store::{

@@ -3,17 +3,9 @@
 
 use std::{fmt, sync::Arc};
 
-use http::request::Parts;
-use timeout_core::{Check, DeferredActivity, RequestKind, Subject, Tracker};
+use timeout_core::{Endpoints, Gate, Tracker};
 
-use crate::{Identify, Identity, IdleTimeoutLayer, view::PartsView};
-
-/// Path of the reset endpoint, as the existing front ends call it.
-pub const RESET_PATH: &str = "/rest/user/timeout/reset";
-/// Default path of the WebSocket notification endpoint.
-pub const NOTIFICATIONS_PATH: &str = "/rest/user/timeout/notifications";
-/// Default path of the Server-Sent Events notification stream.
-pub const EVENTS_PATH: &str = "/rest/user/timeout/events";
+use crate::{Identify, IdleTimeoutLayer};
 
 /// The idle timeout of an app: a [`Tracker`], how to identify a request's
 /// subject, and where the notification routes live.
@@ -41,14 +33,7 @@ pub const EVENTS_PATH: &str = "/rest/user/timeout/events";
 pub struct SessionTimeout<I> {
     tracker: Tracker,
     identify: I,
-    paths: Paths,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Paths {
-    pub(crate) reset: String,
-    pub(crate) notifications: String,
-    pub(crate) events: String,
+    endpoints: Endpoints,
 }
 
 impl<I: Identify> SessionTimeout<I> {
@@ -57,32 +42,29 @@ impl<I: Identify> SessionTimeout<I> {
         SessionTimeout {
             tracker,
             identify,
-            paths: Paths {
-                reset: RESET_PATH.to_owned(),
-                notifications: NOTIFICATIONS_PATH.to_owned(),
-                events: EVENTS_PATH.to_owned(),
-            },
+            endpoints: Endpoints::default(),
         }
     }
 
-    /// Serves the reset endpoint at `path` instead of [`RESET_PATH`].
+    /// Serves the reset endpoint at `path` instead of
+    /// [`RESET_PATH`](crate::RESET_PATH).
     pub fn reset_path(mut self, path: impl Into<String>) -> Self {
-        self.paths.reset = absolute(path.into());
+        self.endpoints = self.endpoints.reset(path);
         self
     }
 
     /// Serves the WebSocket notifications at `path` instead of
-    /// [`NOTIFICATIONS_PATH`]. The path is passive: an open socket does not
-    /// keep a session alive.
+    /// [`NOTIFICATIONS_PATH`](crate::NOTIFICATIONS_PATH). The path is
+    /// passive: an open socket does not keep a session alive.
     pub fn notifications_path(mut self, path: impl Into<String>) -> Self {
-        self.paths.notifications = absolute(path.into());
+        self.endpoints = self.endpoints.notifications(path);
         self
     }
 
     /// Serves the Server-Sent Events stream at `path` instead of
-    /// [`EVENTS_PATH`]; passive like the WebSocket.
+    /// [`EVENTS_PATH`](crate::EVENTS_PATH); passive like the WebSocket.
     pub fn events_path(mut self, path: impl Into<String>) -> Self {
-        self.paths.events = absolute(path.into());
+        self.endpoints = self.endpoints.events(path);
         self
     }
 
@@ -106,9 +88,8 @@ impl<I: Identify> SessionTimeout<I> {
 
     pub(crate) fn shared(&self) -> Arc<Shared<I>> {
         Arc::new(Shared {
-            tracker: self.tracker.clone(),
+            gate: Gate::new(self.tracker.clone(), self.endpoints.clone()),
             identify: self.identify.clone(),
-            paths: self.paths.clone(),
         })
     }
 }
@@ -117,61 +98,13 @@ impl<I> fmt::Debug for SessionTimeout<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionTimeout")
             .field("tracker", &self.tracker)
-            .field("paths", &self.paths)
+            .field("endpoints", &self.endpoints)
             .finish_non_exhaustive()
-    }
-}
-
-/// A route that does not start with `/` would make axum panic at start-up.
-fn absolute(path: String) -> String {
-    if path.starts_with('/') {
-        path
-    } else {
-        format!("/{path}")
     }
 }
 
 /// What the layer and the routes share.
 pub(crate) struct Shared<I> {
-    pub(crate) tracker: Tracker,
+    pub(crate) gate: Gate,
     pub(crate) identify: I,
-    pub(crate) paths: Paths,
-}
-
-impl<I> Shared<I> {
-    /// The notification streams are passive whatever the policy says: an
-    /// open tab must not keep its session alive.
-    pub(crate) fn classify(&self, parts: &Parts) -> RequestKind {
-        let path = parts.uri.path();
-        if path == self.paths.notifications || path == self.paths.events {
-            return RequestKind::Passive;
-        }
-        self.tracker.classify(&PartsView(parts))
-    }
-
-    /// Starts the gate's check of `identity`: the subject's deadline
-    /// (checked as passive: activity is recorded after the response), or
-    /// whether a subject-less session timed out. `None`: nothing to check.
-    pub(crate) fn check(&self, identity: Identity) -> Option<(Option<Subject>, Check)> {
-        match identity {
-            Identity::Subject(subject) => {
-                let check = self.tracker.check(Some(&subject), RequestKind::Passive);
-                Some((Some(subject), check))
-            }
-            Identity::Session(session) => Some((None, self.tracker.check_session(&session))),
-            _ => None,
-        }
-    }
-
-    /// The activity to record after the response, if this request is one.
-    pub(crate) fn defer(
-        &self,
-        subject: Option<Subject>,
-        kind: RequestKind,
-    ) -> Option<DeferredActivity> {
-        match (kind, subject) {
-            (RequestKind::Activity, Some(subject)) => Some(self.tracker.defer_activity(subject)),
-            _ => None,
-        }
-    }
 }

@@ -50,14 +50,17 @@ mod service;
 pub mod sessions;
 mod view;
 
-#[cfg(feature = "axum")]
-pub use self::routes::NOT_LOGGED_IN_JSON;
 pub use self::{
     body::TimeoutBody,
-    config::{EVENTS_PATH, NOTIFICATIONS_PATH, RESET_PATH, SessionTimeout},
-    identify::{Identify, IdentifyError, IdentifyFn, Identity, IntoIdentity, identify_fn},
+    config::SessionTimeout,
+    identify::{Identify, IdentifyFn, identify_fn},
     marker::{MarkPassive, MarkPassiveFuture, MarkPassiveLayer, Passive, mark_passive},
-    service::{IDENTIFY_FAILED_JSON, IdleTimeoutLayer, IdleTimeoutService, ResponseFuture},
+    service::{IdleTimeoutLayer, IdleTimeoutService, ResponseFuture},
+};
+// Shared with every adapter; re-exported so axum apps need one import.
+pub use timeout_core::{
+    EVENTS_PATH, IDENTIFY_FAILED_JSON, IdentifyError, Identity, IntoIdentity, NOT_LOGGED_IN_JSON,
+    NOTIFICATIONS_PATH, RESET_PATH,
 };
 
 /// The README's code blocks (the axum quick start needs the

@@ -18,12 +18,11 @@ use axum::{
     routing::get,
 };
 use futures_util::{Stream, stream};
-use timeout_core::{Notification, RequestKind, Subject, Subscription};
+use timeout_core::{
+    CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, Notification, Refusal, RequestKind, Subject, Subscription,
+};
 
-use crate::{Identify, IdentifyError, Identity, Passive, SessionTimeout, config::Shared, service};
-
-/// Body of the 401 answered by the routes to a request with no subject.
-pub const NOT_LOGGED_IN_JSON: &str = r#"{"error":"not logged in"}"#;
+use crate::{Identify, Passive, SessionTimeout, config::Shared};
 
 impl<I: Identify> SessionTimeout<I> {
     /// The routes, to merge into the app's router: `GET` reset (counts as
@@ -34,11 +33,11 @@ impl<I: Identify> SessionTimeout<I> {
         S: Clone + Send + Sync + 'static,
     {
         let shared = self.shared();
-        let paths = shared.paths.clone();
+        let endpoints = shared.gate.endpoints().clone();
         Router::new()
-            .route(&paths.reset, get(reset::<I>))
-            .route(&paths.notifications, get(notifications::<I>))
-            .route(&paths.events, get(events::<I>))
+            .route(endpoints.reset_path(), get(reset::<I>))
+            .route(endpoints.notifications_path(), get(notifications::<I>))
+            .route(endpoints.events_path(), get(events::<I>))
             .with_state(shared)
     }
 }
@@ -50,33 +49,12 @@ async fn admit<I: Identify>(
     kind: RequestKind,
 ) -> Result<Subject, Response> {
     let (parts, _body) = request.into_parts();
-    let identity = shared
-        .identify
-        .identify(&parts)
+    let identified = shared.identify.identify(&parts).await;
+    shared
+        .gate
+        .admit(identified, kind)
         .await
-        .map_err(|err: IdentifyError| refusal_response(service::identify_failed(&err)))?;
-    let subject = match identity {
-        Identity::Subject(subject) => subject,
-        Identity::Session(session) => {
-            let decision = shared.tracker.check_session(&session).await;
-            return Err(decision
-                .refusal()
-                .map_or_else(not_logged_in, refusal_response));
-        }
-        _ => return Err(not_logged_in()),
-    };
-    let decision = match kind {
-        RequestKind::Activity => shared.tracker.reset(Some(&subject)).await,
-        _ => shared.tracker.check(Some(&subject), kind).await,
-    };
-    match decision.refusal() {
-        Some(refusal) => Err(refusal_response(refusal)),
-        None => Ok(subject),
-    }
-}
-
-fn not_logged_in() -> Response {
-    json(StatusCode::UNAUTHORIZED, NOT_LOGGED_IN_JSON)
+        .map_err(refusal_response)
 }
 
 async fn reset<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Request) -> Response {
@@ -96,7 +74,7 @@ async fn notifications<I: Identify>(
         Err(response) => return response,
     };
     // Subscribed before the upgrade so nothing sent meanwhile is lost.
-    let subscription = shared.tracker.subscribe(&subject);
+    let subscription = shared.gate.tracker().subscribe(&subject);
     let response = upgrade
         .on_failed_upgrade(|err| {
             tracing::debug!(target: "timeout", "notification socket upgrade failed: {err}");
@@ -113,7 +91,7 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription) {
         tokio::select! {
             notification = subscription.recv() => {
                 let Some(notification) = notification else {
-                    let _ = socket.send(close("logged out")).await;
+                    let _ = socket.send(close(CLOSE_LOGGED_OUT)).await;
                     return;
                 };
                 let logout = notification.is_logout();
@@ -121,7 +99,7 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription) {
                     return;
                 }
                 if logout {
-                    let _ = socket.send(close("session timed out")).await;
+                    let _ = socket.send(close(CLOSE_TIMED_OUT)).await;
                     return;
                 }
             }
@@ -145,7 +123,7 @@ async fn events<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Requ
         Ok(subject) => subject,
         Err(response) => return response,
     };
-    let subscription = shared.tracker.subscribe(&subject);
+    let subscription = shared.gate.tracker().subscribe(&subject);
     let sse = Sse::new(event_stream(subscription))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
     (Passive, sse).into_response()
@@ -161,19 +139,15 @@ fn event_stream(subscription: Subscription) -> impl Stream<Item = Result<Event, 
     })
 }
 
-fn refusal_response(refusal: timeout_core::Refusal) -> Response {
+fn refusal_response(refusal: Refusal) -> Response {
     let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, refusal.body)
-}
-
-fn json(status: StatusCode, body: &'static str) -> Response {
     (
         status,
         [
-            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_TYPE, refusal.content_type),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        body,
+        refusal.body,
     )
         .into_response()
 }

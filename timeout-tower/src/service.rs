@@ -12,21 +12,13 @@ use std::{
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
-use timeout_core::{Check, DeferredActivity, Refusal, RequestKind, Subject};
+use timeout_core::{
+    DeferredActivity, Entry, Identity, Refusal, RequestKind, Verdict, identify_failed,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Identify, Identity, Passive, TimeoutBody, config::Shared};
-
-/// Body of the 500 answered when a request's subject cannot be determined.
-pub const IDENTIFY_FAILED_JSON: &str =
-    r#"{"error":"the session could not be identified; see the server log"}"#;
-
-const IDENTIFY_FAILED: Refusal = Refusal {
-    status: 500,
-    body: IDENTIFY_FAILED_JSON,
-    content_type: "application/json",
-};
+use crate::{Identify, Passive, TimeoutBody, config::Shared, view::PartsView};
 
 /// Applies the idle timeout to every request of the wrapped service. Made by
 /// [`SessionTimeout::layer`](crate::SessionTimeout::layer).
@@ -51,7 +43,7 @@ impl<I> Clone for IdleTimeoutLayer<I> {
 impl<I> fmt::Debug for IdleTimeoutLayer<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdleTimeoutLayer")
-            .field("policy", &format_args!("{}", self.shared.tracker.policy()))
+            .field("gate", &self.shared.gate)
             .finish()
     }
 }
@@ -106,11 +98,11 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        if !self.shared.tracker.policy().enabled() {
+        if !self.shared.gate.enabled() {
             return ResponseFuture::call(self.inner.call(req), None);
         }
         let (parts, body) = req.into_parts();
-        let kind = self.shared.classify(&parts);
+        let kind = self.shared.gate.classify(&PartsView(&parts));
         let mut identifying = self.shared.identify.identify(&parts);
         let req = Request::from_parts(parts, body);
         // Most identifications are ready at once (a closure): try without a
@@ -137,18 +129,11 @@ impl<S, I: Identify> IdleTimeoutService<S, I> {
         S::Future: Send,
         ReqBody: Send + 'static,
     {
-        let Some((subject, check)) = self.shared.check(identity) else {
-            return ResponseFuture::call(self.inner.call(req), None);
-        };
-        match check.now_or_never() {
-            Some(decision) => match decision.refusal() {
-                Some(refusal) => ResponseFuture::refuse(refusal),
-                None => {
-                    let activity = self.shared.defer(subject, kind);
-                    ResponseFuture::call(self.inner.call(req), activity)
-                }
-            },
-            None => self.gate_later(Gate::Checking(subject, check), kind, req),
+        let mut entry = self.shared.gate.enter(identity, kind);
+        match entry.now_or_never() {
+            Some(Verdict::Pass(activity)) => ResponseFuture::call(self.inner.call(req), activity),
+            Some(Verdict::Refuse(refusal)) => ResponseFuture::refuse(refusal),
+            None => self.gate_later(Gate::Entering(entry), kind, req),
         }
     }
 
@@ -170,19 +155,16 @@ impl<S, I: Identify> IdleTimeoutService<S, I> {
         let mut inner = mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
         ResponseFuture::gating(Box::pin(async move {
-            let (subject, check) = match gate {
+            let entry = match gate {
                 Gate::Identifying(identifying) => match identifying.await {
-                    Ok(identity) => match shared.check(identity) {
-                        Some(checking) => checking,
-                        None => return Outcome::Call(inner.call(req), None),
-                    },
+                    Ok(identity) => shared.gate.enter(identity, kind),
                     Err(err) => return Outcome::Refuse(identify_failed(&err)),
                 },
-                Gate::Checking(subject, check) => (subject, check),
+                Gate::Entering(entry) => entry,
             };
-            match check.await.refusal() {
-                Some(refusal) => Outcome::Refuse(refusal),
-                None => Outcome::Call(inner.call(req), shared.defer(subject, kind)),
+            match entry.await {
+                Verdict::Pass(activity) => Outcome::Call(inner.call(req), activity),
+                Verdict::Refuse(refusal) => Outcome::Refuse(refusal),
             }
         }))
     }
@@ -190,12 +172,7 @@ impl<S, I: Identify> IdleTimeoutService<S, I> {
 
 enum Gate<F> {
     Identifying(F),
-    Checking(Option<Subject>, Check),
-}
-
-pub(crate) fn identify_failed(err: &crate::IdentifyError) -> Refusal {
-    tracing::error!(target: "timeout", "refusing a request whose session could not be identified: {err}");
-    IDENTIFY_FAILED
+    Entering(Entry),
 }
 
 enum Outcome<F> {
@@ -264,7 +241,7 @@ where
                     if let Some(activity) = activity.take()
                         && !Passive::is_on(&response)
                     {
-                        record(activity);
+                        activity.finish();
                     }
                     return Poll::Ready(Ok(response.map(TimeoutBody::inner)));
                 }
@@ -277,24 +254,6 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
-    }
-}
-
-/// Moves the deadline; a store that needs I/O finishes in the background so
-/// the response is not held back.
-fn record(activity: DeferredActivity) {
-    let check = activity.record();
-    if check.now_or_never().is_some() {
-        return;
-    }
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn(check);
-        }
-        Err(_) => tracing::warn!(
-            target: "timeout",
-            "activity not recorded: the store needs a Tokio runtime to write it"
-        ),
     }
 }
 

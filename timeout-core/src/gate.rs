@@ -1,0 +1,305 @@
+//! What an adapter's middleware and routes decide around the tracker, kept
+//! here so every framework answers the same request the same way: which
+//! requests are passive, what the gate lets through, what the routes admit.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use crate::{
+    Check, Decision, DeferredActivity, IdentifyError, Identity, Refusal, RequestKind, RequestView,
+    Subject, Tracker,
+};
+
+/// Path of the reset endpoint, as the existing front ends call it.
+pub const RESET_PATH: &str = "/rest/user/timeout/reset";
+/// Default path of the WebSocket notification endpoint.
+pub const NOTIFICATIONS_PATH: &str = "/rest/user/timeout/notifications";
+/// Default path of the Server-Sent Events notification stream.
+pub const EVENTS_PATH: &str = "/rest/user/timeout/events";
+
+/// Body of the 401 the routes answer to a request with no subject.
+pub const NOT_LOGGED_IN_JSON: &str = r#"{"error":"not logged in"}"#;
+/// Body of the 500 answered when a request's subject cannot be determined.
+pub const IDENTIFY_FAILED_JSON: &str =
+    r#"{"error":"the session could not be identified; see the server log"}"#;
+
+/// The routes' answer to a request with no subject.
+pub const NOT_LOGGED_IN: Refusal = Refusal {
+    status: 401,
+    body: NOT_LOGGED_IN_JSON,
+    content_type: "application/json",
+};
+
+const IDENTIFY_FAILED: Refusal = Refusal {
+    status: 500,
+    body: IDENTIFY_FAILED_JSON,
+    content_type: "application/json",
+};
+
+/// Reason of the WebSocket close frame sent after the logout notification.
+pub const CLOSE_TIMED_OUT: &str = "session timed out";
+/// Reason of the WebSocket close frame sent after an explicit logout.
+pub const CLOSE_LOGGED_OUT: &str = "logged out";
+
+/// Where an adapter serves the reset endpoint and the notification streams.
+///
+/// ```
+/// use timeout_core::Endpoints;
+///
+/// let endpoints = Endpoints::default().reset("api/timeout/reset");
+/// assert_eq!(endpoints.reset_path(), "/api/timeout/reset");
+/// assert_eq!(endpoints.notifications_path(), "/rest/user/timeout/notifications");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    reset: String,
+    notifications: String,
+    events: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            reset: RESET_PATH.to_owned(),
+            notifications: NOTIFICATIONS_PATH.to_owned(),
+            events: EVENTS_PATH.to_owned(),
+        }
+    }
+}
+
+impl Endpoints {
+    /// Serves the reset endpoint at `path` instead of [`RESET_PATH`].
+    #[must_use]
+    pub fn reset(mut self, path: impl Into<String>) -> Self {
+        self.reset = absolute(path.into());
+        self
+    }
+
+    /// Serves the WebSocket at `path` instead of [`NOTIFICATIONS_PATH`].
+    #[must_use]
+    pub fn notifications(mut self, path: impl Into<String>) -> Self {
+        self.notifications = absolute(path.into());
+        self
+    }
+
+    /// Serves the Server-Sent Events at `path` instead of [`EVENTS_PATH`].
+    #[must_use]
+    pub fn events(mut self, path: impl Into<String>) -> Self {
+        self.events = absolute(path.into());
+        self
+    }
+
+    /// The reset path.
+    pub fn reset_path(&self) -> &str {
+        &self.reset
+    }
+
+    /// The WebSocket path.
+    pub fn notifications_path(&self) -> &str {
+        &self.notifications
+    }
+
+    /// The Server-Sent Events path.
+    pub fn events_path(&self) -> &str {
+        &self.events
+    }
+}
+
+/// Routers panic at start-up on a route that does not start with `/`.
+fn absolute(path: String) -> String {
+    if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    }
+}
+
+/// The decisions of DESIGN.md section 2 for one app: a [`Tracker`] and its
+/// [`Endpoints`]. Adapters identify the request and answer; the gate decides.
+///
+/// ```
+/// use timeout_core::{Endpoints, Gate, Identity, Policy, RequestKind, Subject, Tracker, Verdict};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tracker = Tracker::new(Policy::builder().enabled(true).build()?);
+/// let gate = Gate::new(tracker, Endpoints::default());
+/// let alice = Subject::new("s1", "alice")?;
+/// let mut entry = gate.enter(Identity::Subject(alice), RequestKind::Activity);
+/// // With the memory store the answer is known at once.
+/// match entry.now_or_never() {
+///     Some(Verdict::Pass(activity)) => assert!(activity.is_some()),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Gate {
+    tracker: Tracker,
+    endpoints: Endpoints,
+}
+
+impl Gate {
+    /// The gate of `tracker`, with the routes at `endpoints`.
+    pub fn new(tracker: Tracker, endpoints: Endpoints) -> Gate {
+        Gate { tracker, endpoints }
+    }
+
+    /// The tracker.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Where the routes are served.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Whether the timeout applies at all; when not, adapters pass requests
+    /// through without identifying them.
+    pub fn enabled(&self) -> bool {
+        self.tracker.policy().enabled()
+    }
+
+    /// Activity or passive: the notification streams are passive whatever
+    /// the policy says (an open tab must not keep its session alive), the
+    /// rest as the policy's rules say.
+    pub fn classify(&self, request: &dyn RequestView) -> RequestKind {
+        let path = request.path();
+        if path == self.endpoints.notifications || path == self.endpoints.events {
+            return RequestKind::Passive;
+        }
+        self.tracker.classify(request)
+    }
+
+    /// Starts the gate's decision for a request of `identity`. A subject is
+    /// checked without moving its deadline; its activity (if `kind` is one)
+    /// comes back in [`Verdict::Pass`], to be recorded after the response
+    /// unless the response turns out passive. A subject-less request that
+    /// carries a timed-out session id is refused with the logout answer.
+    pub fn enter(&self, identity: Identity, kind: RequestKind) -> Entry {
+        match identity {
+            Identity::Subject(subject) => {
+                let check = self.tracker.check(Some(&subject), RequestKind::Passive);
+                let activity =
+                    (kind == RequestKind::Activity).then(|| self.tracker.defer_activity(subject));
+                Entry {
+                    check: Some(check),
+                    activity,
+                }
+            }
+            Identity::Session(session) => Entry {
+                check: Some(self.tracker.check_session(&session)),
+                activity: None,
+            },
+            _ => Entry {
+                check: None,
+                activity: None,
+            },
+        }
+    }
+
+    /// Admits a request to one of the timeout's own routes: a subject whose
+    /// session has not timed out. Activity (the reset route) moves the
+    /// deadline; the notification streams only check it.
+    pub async fn admit(
+        &self,
+        identified: Result<Identity, IdentifyError>,
+        kind: RequestKind,
+    ) -> Result<Subject, Refusal> {
+        let subject = match identified.map_err(|err| identify_failed(&err))? {
+            Identity::Subject(subject) => subject,
+            Identity::Session(session) => {
+                let decision = self.tracker.check_session(&session).await;
+                return Err(decision.refusal().unwrap_or(NOT_LOGGED_IN));
+            }
+            _ => return Err(NOT_LOGGED_IN),
+        };
+        let decision = match kind {
+            RequestKind::Activity => self.tracker.reset(Some(&subject)).await,
+            _ => self.tracker.check(Some(&subject), kind).await,
+        };
+        match decision.refusal() {
+            Some(refusal) => Err(refusal),
+            None => Ok(subject),
+        }
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("policy", &format_args!("{}", self.tracker.policy()))
+            .field("endpoints", &self.endpoints)
+            .finish()
+    }
+}
+
+/// Refuses a request whose subject could not be determined (fail closed) and
+/// logs why; the client only learns to look at the server log.
+pub fn identify_failed(err: &IdentifyError) -> Refusal {
+    tracing::error!(target: "timeout", "refusing a request whose session could not be identified: {err}");
+    IDENTIFY_FAILED
+}
+
+/// What the gate decided.
+#[derive(Debug)]
+#[must_use]
+pub enum Verdict {
+    /// Call the application; afterwards record the activity, if any, unless
+    /// the response is marked passive ([`DeferredActivity::finish`]).
+    Pass(Option<DeferredActivity>),
+    /// Answer this instead; the application is not called.
+    Refuse(Refusal),
+}
+
+/// A gate decision in progress ([`Gate::enter`]): ready at once on the hot
+/// path, a future when the store needs I/O.
+#[must_use = "a gate entry decides nothing unless awaited"]
+pub struct Entry {
+    check: Option<Check>,
+    activity: Option<DeferredActivity>,
+}
+
+impl Entry {
+    /// The verdict if it is known without waiting; `None` means await the
+    /// entry.
+    pub fn now_or_never(&mut self) -> Option<Verdict> {
+        let decision = match &self.check {
+            Some(check) => check.now_or_never()?,
+            None => Decision::NotTracked,
+        };
+        Some(self.verdict(decision))
+    }
+
+    fn verdict(&mut self, decision: Decision) -> Verdict {
+        match decision.refusal() {
+            Some(refusal) => Verdict::Refuse(refusal),
+            None => Verdict::Pass(self.activity.take()),
+        }
+    }
+}
+
+impl Future for Entry {
+    type Output = Verdict;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
+        let decision = match &mut self.check {
+            Some(check) => std::task::ready!(Pin::new(check).poll(cx)),
+            None => Decision::NotTracked,
+        };
+        Poll::Ready(self.verdict(decision))
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("check", &self.check)
+            .field("activity", &self.activity)
+            .finish()
+    }
+}
