@@ -20,17 +20,14 @@ use axum::{
 };
 use bytes::Bytes;
 use serde_json::{Value, json};
-use timeout_core::{Policy, Store, Tracker, hook_fn};
+use timeout_core::{Policy, Tracker, hook_fn};
 use timeout_tower::{
     Passive, SessionTimeout, mark_passive,
     sessions::{self, DeleteSessions, SessionUser, TowerSessions},
 };
 use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 
-use crate::{AppConfig, Launch, RunningApp};
-
-/// Makes the timeout store of each app (the memory store when `None`).
-pub type StoreFactory = Arc<dyn Fn() -> Arc<dyn Store> + Send + Sync>;
+use crate::{AppConfig, Launch, RunningApp, StoreFactory};
 
 /// Launches the axum test app.
 #[derive(Clone, Default)]

@@ -26,11 +26,18 @@
 //! header rule `X-Passive` and the query flag `auto`, and the path `/poll`, as
 //! [`AppConfig::properties`] already says.
 
+pub mod actix_app;
 pub mod axum_app;
 pub mod client;
 pub mod scenarios;
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use timeout_core::Store;
+
+/// Makes the timeout store of each app (the memory store when an app has
+/// none).
+pub type StoreFactory = Arc<dyn Fn() -> Arc<dyn Store> + Send + Sync>;
 
 /// How a scenario wants the app configured.
 #[derive(Debug, Clone)]

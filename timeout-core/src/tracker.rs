@@ -67,6 +67,21 @@ pub struct Refusal {
     pub content_type: &'static str,
 }
 
+impl Refusal {
+    /// Whether this is the logout answer of a timed-out session: the
+    /// framework session should be destroyed along with it.
+    ///
+    /// ```
+    /// use timeout_core::Decision;
+    ///
+    /// assert!(Decision::TimedOut.refusal().is_some_and(|r| r.is_timeout()));
+    /// assert!(!Decision::Unavailable.refusal().is_some_and(|r| r.is_timeout()));
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        self.body == LOGOUT_JSON
+    }
+}
+
 /// Body of the 503 answered while the store is unreachable (fail closed).
 pub const UNAVAILABLE_JSON: &str =
     r#"{"error":"the session timeout store is unavailable; try again shortly"}"#;

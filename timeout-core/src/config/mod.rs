@@ -254,6 +254,40 @@ impl Policy {
         out
     }
 
+    /// Logs a `tracing` warning when a framework session (`framework`) can
+    /// outlive the memory of a timeout: a session the sweeper timed out
+    /// while its tab was closed keeps its login in the framework for `ttl`,
+    /// but is refused only while remembered, so after that it would start a
+    /// new idle period. Adapters whose hooks cannot destroy the framework
+    /// session from the sweeper (actix-session) call it at start-up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use timeout_core::Policy;
+    ///
+    /// let policy = Policy::builder()
+    ///     .enabled(true)
+    ///     .remember_timed_out(Duration::from_secs(3600))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(policy.warn_if_remembered_shorter("actix-session", Duration::from_secs(7200)));
+    /// assert!(!policy.warn_if_remembered_shorter("actix-session", Duration::from_secs(3600)));
+    /// ```
+    pub fn warn_if_remembered_shorter(&self, framework: &str, ttl: Duration) -> bool {
+        if !self.enabled || ttl <= self.remember {
+            return false;
+        }
+        tracing::warn!(
+            target: "timeout",
+            "{framework} keeps sessions for {}, but a timed-out session is remembered for {}: \
+             a login that timed out while its tab was closed would be accepted again after that; \
+             set timeout.session.remember.minutes to at least the {framework} TTL, or shorten the TTL",
+            human(ttl),
+            human(self.remember),
+        );
+        true
+    }
+
     /// Logs a `tracing` warning when a framework session (`framework`, e.g.
     /// "tower-sessions") expires after `ttl` of inactivity, before this
     /// policy's timeouts: the framework would end the session first and the

@@ -1,0 +1,236 @@
+//! actix-session (0.11): a [`SessionUser`] record in the session identifies
+//! a request; when the session times out, the middleware empties it (every
+//! key, under a new session key), so its cookie stops working.
+//!
+//! actix-session keeps no session id an app can see, so [`log_in`] gives
+//! each login its own tracking id inside the record. That id is what the
+//! timeout remembers as timed out. The emptied session keeps only that id
+//! (under [`ENDED_KEY`]), so later requests of the tab still get the logout
+//! answer, as long as the policy remembers it, and the page can offer to
+//! log in again.
+
+use std::{
+    future::{Ready, ready},
+    hash::{BuildHasher, RandomState},
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime},
+};
+
+use actix_session::{Session, SessionExt};
+use actix_web::HttpRequest;
+use serde::{Deserialize, Serialize};
+use timeout_core::{IdentifyError, Identity, Subject, Tracker};
+
+use crate::Identify;
+
+/// Where [`log_in`] stores the [`SessionUser`] in the session.
+pub const SESSION_USER_KEY: &str = "timeout.user";
+
+/// Where a timed-out session keeps the tracking id of its ended login.
+pub const ENDED_KEY: &str = "timeout.ended";
+
+/// The user of a session, as the timeout needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// The user name.
+    pub name: String,
+    /// Timeout groups the user belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The login's tracking id, set by [`log_in`].
+    #[serde(default)]
+    login: String,
+}
+
+impl SessionUser {
+    /// A user in no group.
+    pub fn new(name: impl Into<String>) -> SessionUser {
+        SessionUser {
+            name: name.into(),
+            groups: Vec::new(),
+            login: String::new(),
+        }
+    }
+
+    /// The same user in `groups`.
+    pub fn with_groups<G: Into<String>>(mut self, groups: impl IntoIterator<Item = G>) -> Self {
+        self.groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// Identifies a request by the [`SessionUser`] that [`log_in`] stored in its
+/// actix-session session. `wrap` the app with the timeout middleware
+/// **before** `SessionMiddleware`, so the session is loaded first: without
+/// it every request looks anonymous and nothing is tracked.
+///
+/// ```
+/// use actix_session::{SessionMiddleware, storage::CookieSessionStore};
+/// use actix_web::{App, cookie::Key, web};
+/// use timeout_actix::{SessionTimeout, session::ActixSession};
+/// use timeout_core::{Policy, Tracker};
+///
+/// # fn main() -> Result<(), timeout_core::ConfigError> {
+/// let tracker = Tracker::new(Policy::from_properties("timeout.session.enabled=true")?);
+/// let timeout = SessionTimeout::new(tracker, ActixSession::new());
+/// let key = Key::generate();
+/// // In the `HttpServer::new` factory:
+/// let app = App::new()
+///     .route("/", web::get().to(|| async { "hello" }))
+///     .configure(timeout.routes())
+///     .wrap(timeout.middleware())
+///     .wrap(SessionMiddleware::new(CookieSessionStore::default(), key));
+/// # let _ = app;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ActixSession {
+    ttl: Option<Duration>,
+}
+
+impl ActixSession {
+    /// Identification from the default record key.
+    pub fn new() -> Self {
+        ActixSession::default()
+    }
+
+    /// The session TTL given to `SessionMiddleware` (its `session_ttl` or
+    /// `state_ttl`), so the middleware can warn when sessions would end
+    /// before the idle timeout.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+impl Identify for ActixSession {
+    type Future = Ready<Result<Identity, IdentifyError>>;
+
+    fn identify(&self, request: &HttpRequest) -> Self::Future {
+        let session = request.get_session();
+        ready(match subject_of(&session) {
+            Ok(Some(subject)) => Ok(Identity::Subject(subject)),
+            Ok(None) => Ok(ended_login(&session)
+                .map_or(Identity::Anonymous, |login| Identity::Session(login.into()))),
+            Err(err) => Err(err),
+        })
+    }
+
+    fn framework_session_ttl(&self) -> Option<(&'static str, Duration)> {
+        self.ttl.map(|ttl| ("actix-session", ttl))
+    }
+
+    fn timed_out(&self, request: &HttpRequest) {
+        let session = request.get_session();
+        let Ok(Some(user)) = session.get::<SessionUser>(SESSION_USER_KEY) else {
+            // Already emptied by an earlier refusal (or never logged in).
+            return;
+        };
+        session.clear();
+        session.renew();
+        if let Err(err) = session.insert(ENDED_KEY, &user.login) {
+            tracing::warn!(target: "timeout", "the timed-out session was emptied but not marked: {err}");
+        }
+    }
+}
+
+/// The subject of `session`, `None` when it holds no logged-in
+/// [`SessionUser`].
+pub fn subject_of(session: &Session) -> Result<Option<Subject>, IdentifyError> {
+    let user: Option<SessionUser> = session.get(SESSION_USER_KEY).map_err(|err| {
+        IdentifyError::new(format!(
+            "the actix-session record `{SESSION_USER_KEY}` cannot be read ({err}); \
+             log the user in again to replace it"
+        ))
+    })?;
+    match user {
+        Some(user) if !user.login.is_empty() => Ok(Some(
+            Subject::new(user.login, user.name)?.with_groups(user.groups),
+        )),
+        _ => Ok(None),
+    }
+}
+
+fn ended_login(session: &Session) -> Option<String> {
+    session.get::<String>(ENDED_KEY).ok().flatten()
+}
+
+/// Why [`log_in`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session could not store the record.
+    #[error("the actix-session record could not be written: {0}")]
+    Session(String),
+    /// The user cannot be tracked (an empty or over-long name).
+    #[error(transparent)]
+    Identify(#[from] IdentifyError),
+    /// The timeout store is unavailable and the policy refuses requests.
+    #[error("the session timeout store is unavailable; try again shortly")]
+    Unavailable,
+}
+
+/// Logs `user` in on `session`: a renewed session key (no fixation), the
+/// [`SessionUser`] record with a fresh tracking id, and a new idle period.
+pub async fn log_in(
+    session: &Session,
+    tracker: &Tracker,
+    mut user: SessionUser,
+) -> Result<Subject, SessionError> {
+    user.login = fresh_login_id();
+    let subject = Subject::new(user.login.clone(), user.name.clone())
+        .map_err(IdentifyError::from)?
+        .with_groups(user.groups.clone());
+    session.renew();
+    session.remove(ENDED_KEY);
+    session
+        .insert(SESSION_USER_KEY, &user)
+        .map_err(|err| SessionError::Session(err.to_string()))?;
+    if tracker.login(&subject).await.refusal().is_some() {
+        session.purge();
+        return Err(SessionError::Unavailable);
+    }
+    Ok(subject)
+}
+
+/// Logs the session's user out: tracking stops at once (no timeout event
+/// follows) and the session is purged.
+pub async fn log_out(session: &Session, tracker: &Tracker) -> Result<(), IdentifyError> {
+    let subject = subject_of(session);
+    session.purge();
+    if let Some(subject) = subject?
+        && let Err(err) = tracker.logout(&subject).await
+    {
+        // The session is gone anyway, so the user is logged out; the store
+        // forgets the key at its deadline.
+        tracing::warn!(target: "timeout", "explicit logout not recorded: {err}");
+    }
+    Ok(())
+}
+
+/// A unique id per login. Not a credential (it lives inside the signed or
+/// server-side session), so uniqueness is what matters: a counter and the
+/// time, mixed with per-process random keys.
+fn fresh_login_id() -> String {
+    static LOGINS: AtomicU64 = AtomicU64::new(0);
+    let n = LOGINS.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let high = RandomState::new().hash_one((n, nanos));
+    let low = RandomState::new().hash_one((nanos, n, high));
+    format!("{high:016x}{low:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_ids_are_unique_and_fixed_length() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| fresh_login_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 32));
+    }
+}
