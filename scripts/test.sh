@@ -73,7 +73,8 @@ say "doc tests, and docs without broken links"
 cargo test --workspace --doc --all-features --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 
-say "browser test of the axum demo (headless Chromium)"
+say "browser test of the axum demo and the actix demo (headless Chromium)"
 scripts/e2e.sh axum-demo
+scripts/e2e.sh actix-demo
 
 say "all checks passed"

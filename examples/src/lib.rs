@@ -1,8 +1,15 @@
 //! What the demos share: their command line and the browser page.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
-use timeout_core::{ConfigError, PassiveRules, Policy};
+use serde_json::{Value, json};
+use timeout_core::{ConfigError, PassiveRules, Policy, Tracker};
 
 /// The page's files, served by every demo (no build step).
 pub mod page {
@@ -109,6 +116,83 @@ impl DemoArgs {
             builder = builder.warn_before(Duration::from_secs(seconds));
         }
         builder.build()
+    }
+}
+
+/// The README's code blocks (axum, actix-web and the core), compiled as
+/// doc tests here, the one crate that has every adapter, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
+/// Reads the command line and the policy. `Err` is the exit code, after
+/// the help or what is wrong has been printed.
+pub fn start_up() -> Result<(u16, Policy), ExitCode> {
+    let args = match DemoArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) if message == "help" => {
+            println!("{}", DemoArgs::USAGE);
+            return Err(ExitCode::SUCCESS);
+        }
+        Err(message) => {
+            eprintln!("{message}\n\n{}", DemoArgs::USAGE);
+            return Err(ExitCode::from(2));
+        }
+    };
+    match args.policy() {
+        Ok(policy) => Ok((args.port, policy)),
+        Err(err) => {
+            eprintln!("invalid timeout settings: {err}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// The 401 body of a wrong login.
+pub const WRONG_LOGIN_JSON: &str = r#"{"error":"wrong user name or password (any name of up to 64 characters, password \"demo\")"}"#;
+
+/// The user name of a login request `{"user": .., "password": "demo"}`, or
+/// `None` if the login is wrong.
+pub fn demo_login(body: &[u8]) -> Option<String> {
+    let credentials: Value = serde_json::from_slice(body).ok()?;
+    let user = credentials["user"].as_str().unwrap_or("").trim();
+    let password = credentials["password"].as_str().unwrap_or("");
+    (!user.is_empty() && user.chars().count() <= 64 && password == "demo").then(|| user.to_owned())
+}
+
+/// What the page learns about the logged-in user: the name and the timings
+/// its dialogs count down.
+pub fn user_json(tracker: &Tracker, name: &str, groups: &[String]) -> Value {
+    let policy = tracker.policy();
+    let timeout = policy.timeout_for(groups.iter().map(String::as_str));
+    json!({
+        "user": name,
+        "timeoutSeconds": timeout.as_secs_f64(),
+        "warnSeconds": policy.warn_before().as_secs_f64(),
+    })
+}
+
+/// The text of a note request `{"text": ".."}`.
+pub fn note_text(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value["text"].as_str().map(str::to_owned)
+}
+
+/// Each user's note, in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Notes(Arc<Mutex<HashMap<String, String>>>);
+
+impl Notes {
+    /// The note of `user` (empty if none).
+    pub fn get(&self, user: &str) -> String {
+        let notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        notes.get(user).cloned().unwrap_or_default()
+    }
+
+    /// Replaces the note of `user`.
+    pub fn set(&self, user: &str, text: String) {
+        let mut notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        notes.insert(user.to_owned(), text);
     }
 }
 

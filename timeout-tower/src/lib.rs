@@ -62,9 +62,3 @@ pub use timeout_core::{
     EVENTS_PATH, IDENTIFY_FAILED_JSON, IdentifyError, Identity, IntoIdentity, NOT_LOGGED_IN_JSON,
     NOTIFICATIONS_PATH, RESET_PATH,
 };
-
-/// The README's code blocks (the axum quick start needs the
-/// `tower-sessions` feature), compiled as doc tests so they stay true.
-#[cfg(all(doctest, feature = "tower-sessions"))]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

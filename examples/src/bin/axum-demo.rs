@@ -7,12 +7,7 @@
 //! ```
 //! Log in with any user name and the password `demo`.
 
-use std::{
-    collections::HashMap,
-    process::ExitCode,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{process::ExitCode, time::Duration};
 
 use axum::{
     Router,
@@ -22,7 +17,7 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use examples::{DemoArgs, page};
+use examples::{Notes, WRONG_LOGIN_JSON, demo_login, note_text, page, user_json};
 use serde_json::{Value, json};
 use timeout_core::{Policy, Tracker};
 use timeout_tower::{
@@ -34,31 +29,17 @@ use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 #[derive(Clone)]
 struct Demo {
     tracker: Tracker,
-    notes: Arc<Mutex<HashMap<String, String>>>,
+    notes: Notes,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(true).init();
-    let args = match DemoArgs::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(message) => {
-            if message == "help" {
-                println!("{}", DemoArgs::USAGE);
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("{message}\n\n{}", DemoArgs::USAGE);
-            return ExitCode::from(2);
-        }
+    let (port, policy) = match examples::start_up() {
+        Ok(settings) => settings,
+        Err(code) => return code,
     };
-    let policy = match args.policy() {
-        Ok(policy) => policy,
-        Err(err) => {
-            eprintln!("invalid timeout settings: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    match serve(args.port, policy).await {
+    match serve(port, policy).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{err}");
@@ -75,7 +56,7 @@ async fn serve(port: u16, policy: Policy) -> Result<(), String> {
     let _sweeper = tracker.spawn_sweeper();
     let demo = Demo {
         tracker: tracker.clone(),
-        notes: Arc::default(),
+        notes: Notes::default(),
     };
 
     // The browser session lives until the tab closes; the idle timeout ends
@@ -114,16 +95,6 @@ async fn serve(port: u16, policy: Policy) -> Result<(), String> {
         .map_err(|e| format!("the server stopped: {e}"))
 }
 
-fn user_json(tracker: &Tracker, user: &SessionUser) -> Value {
-    let policy = tracker.policy();
-    let timeout = policy.timeout_for(user.groups.iter().map(String::as_str));
-    json!({
-        "user": user.name,
-        "timeoutSeconds": timeout.as_secs_f64(),
-        "warnSeconds": policy.warn_before().as_secs_f64(),
-    })
-}
-
 async fn session_user(session: &Session) -> Option<SessionUser> {
     session
         .get::<SessionUser>(sessions::SESSION_USER_KEY)
@@ -154,7 +125,7 @@ fn json_response(value: Value) -> Response {
 
 async fn me(State(demo): State<Demo>, session: Session) -> Response {
     match session_user(&session).await {
-        Some(user) => json_response(user_json(&demo.tracker, &user)),
+        Some(user) => json_response(user_json(&demo.tracker, &user.name, &user.groups)),
         None => not_logged_in(),
     }
 }
@@ -176,47 +147,32 @@ async fn notes(State(demo): State<Demo>, session: Session) -> Response {
     let Some(user) = session_user(&session).await else {
         return not_logged_in();
     };
-    let notes = demo.notes.lock().unwrap_or_else(PoisonError::into_inner);
-    let text = notes.get(&user.name).cloned().unwrap_or_default();
-    json_response(json!({ "text": text }))
+    json_response(json!({ "text": demo.notes.get(&user.name) }))
 }
 
 async fn save_note(State(demo): State<Demo>, session: Session, body: Bytes) -> Response {
     let Some(user) = session_user(&session).await else {
         return not_logged_in();
     };
-    let Some(text) = parse(&body).and_then(|v| v["text"].as_str().map(str::to_owned)) else {
+    let Some(text) = note_text(&body) else {
         return (StatusCode::BAD_REQUEST, "expected {\"text\": \"...\"}").into_response();
     };
-    demo.notes
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(user.name, text.clone());
+    demo.notes.set(&user.name, text.clone());
     json_response(json!({ "text": text }))
 }
 
 async fn login(State(demo): State<Demo>, session: Session, body: Bytes) -> Response {
-    let credentials = parse(&body);
-    let user = credentials
-        .as_ref()
-        .and_then(|v| v["user"].as_str())
-        .unwrap_or("")
-        .trim();
-    let password = credentials
-        .as_ref()
-        .and_then(|v| v["password"].as_str())
-        .unwrap_or("");
-    if user.is_empty() || user.chars().count() > 64 || password != "demo" {
+    let Some(user) = demo_login(&body) else {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::CONTENT_TYPE, "application/json")],
-            r#"{"error":"wrong user name or password (any name of up to 64 characters, password \"demo\")"}"#,
+            WRONG_LOGIN_JSON,
         )
             .into_response();
-    }
+    };
     let user = SessionUser::new(user);
     match sessions::log_in(&session, &demo.tracker, user.clone()).await {
-        Ok(_) => json_response(user_json(&demo.tracker, &user)),
+        Ok(_) => json_response(user_json(&demo.tracker, &user.name, &user.groups)),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, "application/json")],
@@ -243,8 +199,4 @@ fn page_routes() -> Router<Demo> {
                 get(move || async move { ([(header::CONTENT_TYPE, content_type)], body) }),
             )
         })
-}
-
-fn parse(body: &Bytes) -> Option<Value> {
-    serde_json::from_slice(body).ok()
 }
