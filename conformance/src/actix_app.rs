@@ -3,11 +3,10 @@
 //! thread.
 
 use std::{
-    collections::BTreeMap,
     future::Future,
     pin::Pin,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     thread,
@@ -20,9 +19,9 @@ use timeout_actix::{
     Passive, SessionTimeout, mark_passive,
     session::{self, ActixSession, SessionUser},
 };
-use timeout_core::{Policy, Tracker, hook_fn};
+use timeout_core::{Policy, Tracker};
 
-use crate::{AppConfig, Launch, RunningApp, StoreFactory};
+use crate::{AppConfig, HookCounts, Launch, RunningApp, StoreFactory, login_request};
 
 /// Launches the actix-web test app.
 #[derive(Clone, Default)]
@@ -48,7 +47,7 @@ impl ActixApp {
 struct AppState {
     tracker: Tracker,
     work_calls: Arc<AtomicU64>,
-    hooks: Arc<Mutex<BTreeMap<String, u64>>>,
+    hooks: HookCounts,
 }
 
 impl Launch for ActixApp {
@@ -78,20 +77,8 @@ async fn serve(
 ) {
     let policy = Policy::from_properties(&config.properties)
         .unwrap_or_else(|e| panic!("the scenario's properties are invalid: {e}"));
-    let hooks: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let counted = Arc::clone(&hooks);
-    let mut builder = Tracker::builder(policy).hook(hook_fn("count", move |expired| {
-        let counted = Arc::clone(&counted);
-        let user = expired.user.clone();
-        async move {
-            *counted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(user)
-                .or_default() += 1;
-            Ok(())
-        }
-    }));
+    let hooks = HookCounts::default();
+    let mut builder = Tracker::builder(policy).hook(hooks.hook());
     if let Some(factory) = &store {
         builder = builder.store(factory());
     }
@@ -165,20 +152,9 @@ async fn work(state: web::Data<AppState>) -> &'static str {
 }
 
 async fn login(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return HttpResponse::BadRequest().body("expected JSON");
+    let Some((user, groups)) = login_request(&body) else {
+        return HttpResponse::BadRequest().body("expected {\"user\": .., \"groups\": [..]}");
     };
-    let Some(user) = body["user"].as_str() else {
-        return HttpResponse::BadRequest().body("expected a user");
-    };
-    let groups: Vec<String> = body["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
     let user = SessionUser::new(user).with_groups(groups);
     match session::log_in(&session, &state.tracker, user).await {
         Ok(_) => HttpResponse::Ok().finish(),
@@ -205,12 +181,7 @@ async fn calls(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn hook_counts(state: web::Data<AppState>) -> HttpResponse {
-    let counts = state
-        .hooks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    json_response(json!(counts))
+    json_response(state.hooks.to_json())
 }
 
 async fn time_left(state: web::Data<AppState>, session: Session) -> HttpResponse {

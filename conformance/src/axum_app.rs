@@ -2,11 +2,10 @@
 //! tower-sessions.
 
 use std::{
-    collections::BTreeMap,
     future::Future,
     pin::Pin,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -20,14 +19,14 @@ use axum::{
 };
 use bytes::Bytes;
 use serde_json::{Value, json};
-use timeout_core::{Policy, Tracker, hook_fn};
+use timeout_core::{Policy, Tracker};
 use timeout_tower::{
     Passive, SessionTimeout, mark_passive,
     sessions::{self, DeleteSessions, SessionUser, TowerSessions},
 };
 use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 
-use crate::{AppConfig, Launch, RunningApp, StoreFactory};
+use crate::{AppConfig, HookCounts, Launch, RunningApp, StoreFactory, login_request};
 
 /// Launches the axum test app.
 #[derive(Clone, Default)]
@@ -53,7 +52,7 @@ impl AxumApp {
 struct AppState {
     tracker: Tracker,
     work_calls: Arc<AtomicU64>,
-    hooks: Arc<Mutex<BTreeMap<String, u64>>>,
+    hooks: HookCounts,
 }
 
 impl Launch for AxumApp {
@@ -62,22 +61,10 @@ impl Launch for AxumApp {
             let policy = Policy::from_properties(&config.properties)
                 .unwrap_or_else(|e| panic!("the scenario's properties are invalid: {e}"));
             let sessions_store = MemoryStore::default();
-            let hooks: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-            let counted = Arc::clone(&hooks);
+            let hooks = HookCounts::default();
             let mut builder = Tracker::builder(policy)
                 .hook(DeleteSessions::new(sessions_store.clone()))
-                .hook(hook_fn("count", move |expired| {
-                    let counted = Arc::clone(&counted);
-                    let user = expired.user.clone();
-                    async move {
-                        *counted
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .entry(user)
-                            .or_default() += 1;
-                        Ok(())
-                    }
-                }));
+                .hook(hooks.hook());
             if let Some(factory) = &self.store {
                 builder = builder.store(factory());
             }
@@ -152,20 +139,13 @@ async fn work(State(state): State<AppState>) -> &'static str {
 }
 
 async fn login(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "expected JSON").into_response();
+    let Some((user, groups)) = login_request(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected {\"user\": .., \"groups\": [..]}",
+        )
+            .into_response();
     };
-    let Some(user) = body["user"].as_str() else {
-        return (StatusCode::BAD_REQUEST, "expected a user").into_response();
-    };
-    let groups: Vec<String> = body["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
     let user = SessionUser::new(user).with_groups(groups);
     match sessions::log_in(&session, &state.tracker, user).await {
         Ok(_) => StatusCode::OK.into_response(),
@@ -192,12 +172,7 @@ async fn calls(State(state): State<AppState>) -> Response {
 }
 
 async fn hook_counts(State(state): State<AppState>) -> Response {
-    let counts = state
-        .hooks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    axum_json(json!(counts))
+    axum_json(state.hooks.to_json())
 }
 
 async fn time_left(State(state): State<AppState>, session: Session) -> Response {

@@ -31,13 +31,63 @@ pub mod axum_app;
 pub mod client;
 pub mod scenarios;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use timeout_core::Store;
+use serde_json::Value;
+use timeout_core::{Store, TimeoutHook, hook_fn};
 
 /// Makes the timeout store of each app (the memory store when an app has
 /// none).
 pub type StoreFactory = Arc<dyn Fn() -> Arc<dyn Store> + Send + Sync>;
+
+/// Timeout hook runs per user, for `GET /test/hooks`.
+#[derive(Clone, Default)]
+pub struct HookCounts(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl HookCounts {
+    /// A hook that counts its runs here.
+    pub fn hook(&self) -> impl TimeoutHook {
+        let counts = self.clone();
+        hook_fn("count", move |expired| {
+            let counts = counts.clone();
+            let user = expired.user.clone();
+            async move {
+                *counts.lock().entry(user).or_default() += 1;
+                Ok(())
+            }
+        })
+    }
+
+    /// The counts, as `GET /test/hooks` answers them.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!(*self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The user and groups of a `POST /login` body, `None` if it is not
+/// `{"user": "..", "groups": [..]}`.
+pub fn login_request(body: &[u8]) -> Option<(String, Vec<String>)> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    let user = body["user"].as_str()?.to_owned();
+    let groups = body["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((user, groups))
+}
 
 /// How a scenario wants the app configured.
 #[derive(Debug, Clone)]

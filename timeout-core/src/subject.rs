@@ -66,8 +66,9 @@ pub enum SubjectError {
 /// The identity behind a request: its session id, its user name and the
 /// groups the user belongs to (for group timeouts).
 ///
-/// Fields are reference-counted so an extractor that caches subjects can hand
-/// out clones without allocating on every request.
+/// The session id and the user name share one allocation (a request's
+/// identification costs one), and clones share it, so an extractor that
+/// caches subjects hands out clones without allocating.
 ///
 /// ```
 /// use timeout_core::Subject;
@@ -79,26 +80,28 @@ pub enum SubjectError {
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Subject {
-    session: Arc<str>,
-    user: Arc<str>,
-    groups: Arc<[Arc<str>]>,
+    /// The session id followed by the user name.
+    ids: Arc<str>,
+    /// Where the user name starts in `ids`.
+    split: usize,
+    /// `None` for no groups, the common case: an empty `Arc` would allocate.
+    groups: Option<Arc<[Arc<str>]>>,
 }
 
 impl Subject {
     /// A subject with no groups. Refuses an empty or overlong session id or
     /// user name.
-    pub fn new(
-        session: impl Into<Arc<str>>,
-        user: impl Into<Arc<str>>,
-    ) -> Result<Subject, SubjectError> {
-        let session = session.into();
-        let user = user.into();
-        check_id("session id", &session)?;
-        check_id("user name", &user)?;
+    pub fn new(session: impl AsRef<str>, user: impl AsRef<str>) -> Result<Subject, SubjectError> {
+        let (session, user) = (session.as_ref(), user.as_ref());
+        check_id("session id", session)?;
+        check_id("user name", user)?;
+        let mut ids = String::with_capacity(session.len() + user.len());
+        ids.push_str(session);
+        ids.push_str(user);
         Ok(Subject {
-            session,
-            user,
-            groups: Arc::from(Vec::new()),
+            ids: Arc::from(ids),
+            split: session.len(),
+            groups: None,
         })
     }
 
@@ -109,35 +112,41 @@ impl Subject {
         I: IntoIterator<Item = G>,
         G: Into<Arc<str>>,
     {
-        self.groups = groups.into_iter().map(Into::into).collect();
+        let groups: Arc<[Arc<str>]> = groups.into_iter().map(Into::into).collect();
+        self.groups = (!groups.is_empty()).then_some(groups);
         self
     }
 
     /// The session id.
     pub fn session(&self) -> &str {
-        &self.session
+        &self.ids[..self.split]
     }
 
-    /// The session id, shared rather than copied.
+    /// The session id as its own string, for the registries that keep it
+    /// (explicit logouts, subscriptions; not the request path).
     pub(crate) fn session_shared(&self) -> Arc<str> {
-        Arc::clone(&self.session)
+        Arc::from(self.session())
     }
 
     /// The user name.
     pub fn user(&self) -> &str {
-        &self.user
+        &self.ids[self.split..]
     }
 
     /// The user's groups.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.groups.iter().map(|g| &**g)
+        self.groups
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|g| &**g)
     }
 
     /// The identity that carries the deadline under `scope`.
     pub fn key(&self, scope: Scope) -> &str {
         match scope {
-            Scope::User => &self.user,
-            Scope::Session => &self.session,
+            Scope::User => self.user(),
+            Scope::Session => self.session(),
         }
     }
 }
@@ -146,9 +155,9 @@ impl fmt::Debug for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Session ids are bearer secrets: never print them whole.
         f.debug_struct("Subject")
-            .field("session", &redacted(&self.session))
-            .field("user", &self.user)
-            .field("groups", &self.groups)
+            .field("session", &redacted(self.session()))
+            .field("user", &self.user())
+            .field("groups", &self.groups().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -199,5 +208,17 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("secret-session-id"), "{shown}");
         assert!(shown.contains("secr…"), "{shown}");
+    }
+
+    #[test]
+    fn session_and_user_are_kept_apart_in_one_allocation() {
+        let s = Subject::new("ab", "cd").unwrap();
+        assert_eq!((s.session(), s.user()), ("ab", "cd"));
+        assert_ne!(s, Subject::new("a", "bcd").unwrap());
+        assert_eq!(s.key(Scope::User), "cd");
+        assert_eq!(s.key(Scope::Session), "ab");
+        assert_eq!(s.groups().len(), 0);
+        assert_eq!(s.clone().with_groups(Vec::<String>::new()), s);
+        assert_eq!(s.with_groups(["g"]).groups().collect::<Vec<_>>(), ["g"]);
     }
 }
