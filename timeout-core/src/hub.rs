@@ -2,6 +2,7 @@
 //! WebSocket and SSE streams of each key).
 
 use std::{
+    collections::VecDeque,
     hash::BuildHasher,
     pin::Pin,
     sync::{
@@ -20,6 +21,10 @@ use crate::{KeyEvent, Notification};
 /// logout per idle period, so a full queue means the client stopped reading.
 const QUEUE: usize = 16;
 const SHARDS: usize = 16;
+/// Event ids remembered to drop a second delivery of the same claim. A
+/// claim is delivered again only when its first claimer died before
+/// acknowledging it, within the store's lease: a few thousand cover that.
+const RECENT_IDS: usize = 8_192;
 
 struct Subscriber {
     id: u64,
@@ -34,6 +39,31 @@ pub(crate) struct Hub {
     shards: Box<[Mutex<Shard>]>,
     hasher: DefaultHashBuilder,
     next_id: AtomicU64,
+    recent: Mutex<RecentIds>,
+}
+
+/// The last [`RECENT_IDS`] event ids delivered, oldest first out.
+#[derive(Default)]
+struct RecentIds {
+    set: hashbrown::HashSet<Box<str>>,
+    order: VecDeque<Box<str>>,
+}
+
+impl RecentIds {
+    /// Remembers `id`; false if it was already there.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() == RECENT_IDS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        self.set.insert(id.into());
+        self.order.push_back(id.into());
+        true
+    }
 }
 
 impl Hub {
@@ -42,6 +72,7 @@ impl Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: DefaultHashBuilder::default(),
             next_id: AtomicU64::new(1),
+            recent: Mutex::new(RecentIds::default()),
         })
     }
 
@@ -75,6 +106,15 @@ impl Hub {
     /// sessions, if it names any); a logout also ends them. Returns how many
     /// received it.
     pub(crate) fn deliver(&self, event: &KeyEvent) -> usize {
+        if let Some(id) = &event.id
+            && !self
+                .recent
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id)
+        {
+            return 0; // a claim delivered again after its lease ran out
+        }
         let mut shard = self.shard(&event.key);
         let Some(subs) = shard.get_mut(event.key.as_str()) else {
             return 0;
@@ -247,5 +287,47 @@ impl EventSink {
 impl std::fmt::Debug for EventSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EventSink")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warning(id: Option<&str>) -> KeyEvent {
+        KeyEvent {
+            key: "alice".into(),
+            notification: Notification::warning(std::time::Duration::from_secs(60)),
+            sessions: Vec::new(),
+            id: id.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_claim_delivered_twice_reaches_subscribers_once() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe("alice", "s1".into());
+        assert_eq!(hub.deliver(&warning(Some("w:alice:1"))), 1);
+        assert_eq!(hub.deliver(&warning(Some("w:alice:1"))), 0);
+        assert_eq!(hub.deliver(&warning(Some("w:alice:2"))), 1);
+        // Events without a claim id (the memory store) are never merged.
+        assert_eq!(hub.deliver(&warning(None)), 1);
+        assert_eq!(hub.deliver(&warning(None)), 1);
+        let mut received = 0;
+        while let Ok(Some(_)) = sub.try_next() {
+            received += 1;
+        }
+        assert_eq!(received, 4);
+    }
+
+    #[test]
+    fn remembered_ids_are_bounded() {
+        let mut recent = RecentIds::default();
+        for i in 0..RECENT_IDS + 10 {
+            assert!(recent.insert(&i.to_string()));
+        }
+        assert_eq!(recent.set.len(), RECENT_IDS);
+        assert!(recent.insert("0"), "the oldest ids are forgotten first");
+        assert!(!recent.insert(&(RECENT_IDS + 9).to_string()));
     }
 }

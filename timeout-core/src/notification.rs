@@ -89,6 +89,12 @@ pub struct KeyEvent {
     /// session that started after them keeps its socket.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<String>,
+    /// The claim this event comes from, when the store leases claims: a
+    /// claim handed to a second replica (the first died before
+    /// acknowledging it) carries the same id, so no subscriber receives it
+    /// twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 #[cfg(test)]

@@ -423,7 +423,13 @@ impl Tracker {
         if !self.inner.policy.enabled() {
             return Decision::Disabled;
         }
-        if let Err(err) = self.inner.store.forget_timed_out(subject.session()).await {
+        let key = subject.key(self.inner.policy.scope());
+        if let Err(err) = self
+            .inner
+            .store
+            .forget_timed_out(key, subject.session())
+            .await
+        {
             return self.store_failed(&err);
         }
         self.check(Some(subject), RequestKind::Activity).await
@@ -465,7 +471,7 @@ impl Tracker {
 
     /// The time `subject` has left; `None` if untracked.
     pub async fn time_left(&self, subject: &Subject) -> Result<Option<Duration>, StoreError> {
-        let now = self.now();
+        let now = self.inner.store.now().unwrap_or_else(|| self.now());
         Ok(self
             .deadline(subject)
             .await?
@@ -513,6 +519,8 @@ impl Tracker {
             for event in due {
                 match event {
                     Due::Warning(warning) => {
+                        // Deadlines are on the store's clock when it has one.
+                        let now = self.inner.store.now().unwrap_or(now);
                         self.warn(&warning, now).await;
                         report.warnings += 1;
                     }
@@ -614,6 +622,7 @@ impl Tracker {
             key: warning.key.clone(),
             notification: Notification::warning(warning.deadline.saturating_since(now)),
             sessions: Vec::new(),
+            id: warning.claim.as_ref().map(|c| c.0.clone()),
         };
         self.inner.hub.deliver(&event);
         if let Err(err) = self.inner.store.publish(&event).await {
@@ -632,6 +641,7 @@ impl Tracker {
             key: expired.key.clone(),
             notification: Notification::logout(),
             sessions: expired.sessions.clone(),
+            id: expired.claim.as_ref().map(|c| c.0.clone()),
         };
         self.inner.hub.deliver(&event);
         if let Err(err) = self.inner.store.publish(&event).await {

@@ -479,7 +479,7 @@ impl Store for DownStore {
     async fn remove(&self, _: &str) -> Result<bool, StoreError> {
         Err(down())
     }
-    async fn forget_timed_out(&self, _: &str) -> Result<(), StoreError> {
+    async fn forget_timed_out(&self, _: &str, _: &str) -> Result<(), StoreError> {
         Err(down())
     }
 

@@ -593,7 +593,7 @@ impl Store for MemoryStore {
         Ok(self.remove_key(key, None))
     }
 
-    async fn forget_timed_out(&self, session: &str) -> Result<(), StoreError> {
+    async fn forget_timed_out(&self, _key: &str, session: &str) -> Result<(), StoreError> {
         lock(&self.remembered).until.remove(session);
         Ok(())
     }

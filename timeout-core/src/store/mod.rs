@@ -176,9 +176,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// whether it was tracked.
     async fn remove(&self, key: &str) -> Result<bool, StoreError>;
 
-    /// Forgets that `session` timed out, so it may start a new idle period
-    /// (the application logged the user in again with the same session id).
-    async fn forget_timed_out(&self, session: &str) -> Result<(), StoreError>;
+    /// Forgets that `session` (of `key`) timed out, so it may start a new
+    /// idle period (the application logged the user in again with the same
+    /// session id).
+    async fn forget_timed_out(&self, key: &str, session: &str) -> Result<(), StoreError>;
 
     /// Answers [`timed_out`](Store::timed_out) without I/O when the store
     /// can; `None` sends the caller to it.
@@ -215,6 +216,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn publish(&self, event: &KeyEvent) -> Result<(), StoreError> {
         let _ = event;
         Ok(())
+    }
+
+    /// The store's own time, for stores that keep deadlines on another
+    /// clock (Redis server time): remaining times are measured against it.
+    /// `None` for stores on the tracker's clock.
+    fn now(&self) -> Option<Timestamp> {
+        None
     }
 
     /// Gives the store the sink where events from other replicas go.

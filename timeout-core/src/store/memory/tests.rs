@@ -144,7 +144,7 @@ fn remembered_sessions_are_forgotten_after_the_retention_or_on_request() {
     let store = MemoryStore::new();
     user("bob", "s9").at(&store, T0);
     expired(user("bob", "s9").at(&store, T0 + 60 * SEC));
-    futures_block_on(store.forget_timed_out("s9")).unwrap();
+    futures_block_on(store.forget_timed_out("s9", "s9")).unwrap();
     assert!(matches!(
         user("bob", "s9").at(&store, T0 + 61 * SEC),
         TouchOutcome::Live { .. }

@@ -1,0 +1,318 @@
+//! Building a [`RedisStore`]: where Redis is, the namespace, and the
+//! intervals that trade precision for round trips.
+
+use std::time::Duration;
+
+use redis::{
+    AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisError,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    cluster::ClusterClient,
+};
+
+use crate::{
+    conn::Conn,
+    layout::{Layout, valid_prefix},
+    store::{RedisStore, Settings},
+};
+
+/// Why a [`RedisStore`] could not be set up. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisStoreError {
+    /// An address is not a Redis URL.
+    #[error("{url:?} is not a Redis address ({source}); write it as redis://host:port")]
+    Url {
+        /// The address as given.
+        url: String,
+        /// Why it was refused.
+        #[source]
+        source: RedisError,
+    },
+    /// Redis did not answer.
+    #[error(
+        "cannot reach {what} ({source}); check that Redis runs there \
+         (redis-cli -u <url> ping) and that this host may connect to it"
+    )]
+    Connect {
+        /// Which Redis.
+        what: String,
+        /// The connection error.
+        #[source]
+        source: RedisError,
+    },
+    /// A setting is out of range.
+    #[error("invalid timeout-redis setting {setting}: {reason}")]
+    Setting {
+        /// The builder method.
+        setting: &'static str,
+        /// What is wrong, and what is allowed.
+        reason: String,
+    },
+    /// The namespace holds data of replicas configured differently.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// Builds a [`RedisStore`]; every replica of one application must use the
+/// same prefix and shard count.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use timeout_redis::RedisStore;
+///
+/// # async fn run() -> Result<(), timeout_redis::RedisStoreError> {
+/// let store = RedisStore::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+///     .prefix("billing-timeout")
+///     .flush_interval(Duration::from_millis(250))
+///     .connect()
+///     .await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    nodes: Vec<String>,
+    cluster: bool,
+    prefix: String,
+    shards: u16,
+    flush_interval: Duration,
+    lease: Duration,
+    command_timeout: Duration,
+}
+
+impl RedisStoreBuilder {
+    pub(crate) fn new(nodes: Vec<String>, cluster: bool) -> Self {
+        RedisStoreBuilder {
+            nodes,
+            cluster,
+            prefix: "timeout".to_owned(),
+            shards: 16,
+            flush_interval: Duration::from_millis(100),
+            lease: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Namespace of every key and of the channel (default `timeout`):
+    /// letters, digits, `_`, `-`, `.`; one per application.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Number of shards keys are spread over (default 16, at most 1024):
+    /// each sweep claims from every shard, and on a cluster the shards
+    /// spread over the masters. Fixed for the life of the namespace.
+    pub fn shards(mut self, shards: u16) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// How often activity seen locally is sent to Redis (default 100 ms).
+    /// Deadlines are precise to about this interval; a hot session costs
+    /// one script call per shard per interval, not one per request.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// How long a claimed warning or logout stays with its replica before
+    /// another may claim it again (default 30 s): the longest a replica
+    /// that dies delays a logout, and longer than the timeout hooks take.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long a command may take before the store reports Redis as
+    /// unavailable (default 1 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    fn check(&self) -> Result<(), RedisStoreError> {
+        let bad = |setting, reason: &str| {
+            Err(RedisStoreError::Setting {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.nodes.is_empty() {
+            return bad("cluster", "give at least one node address");
+        }
+        if !valid_prefix(&self.prefix) {
+            return bad(
+                "prefix",
+                &format!(
+                    "{:?} must be 1 to 64 letters, digits, '_', '-' or '.'",
+                    self.prefix
+                ),
+            );
+        }
+        if !(1..=1024).contains(&self.shards) {
+            return bad(
+                "shards",
+                &format!("{} is not between 1 and 1024", self.shards),
+            );
+        }
+        if self.flush_interval < Duration::from_millis(1)
+            || self.flush_interval > Duration::from_secs(10)
+        {
+            return bad("flush_interval", "must be between 1 ms and 10 s");
+        }
+        if self.lease < Duration::from_secs(1) {
+            return bad("lease", "must be at least 1 s");
+        }
+        if self.command_timeout < Duration::from_millis(10) {
+            return bad("command_timeout", "must be at least 10 ms");
+        }
+        Ok(())
+    }
+
+    /// Connects, checks that the namespace's settings match, loads the
+    /// scripts and subscribes to the event channel. Fails when Redis does
+    /// not answer now; once connected, the store rides out outages.
+    pub async fn connect(self) -> Result<RedisStore, RedisStoreError> {
+        self.check()?;
+        let what = if self.cluster {
+            format!("the Redis cluster at {}", self.nodes.join(", "))
+        } else {
+            format!("Redis at {}", self.nodes[0])
+        };
+        let connect_error = |source| RedisStoreError::Connect {
+            what: what.clone(),
+            source,
+        };
+        let mut conn = if self.cluster {
+            let client = ClusterClient::builder(self.nodes.clone())
+                .connection_timeout(self.command_timeout)
+                .response_timeout(self.command_timeout)
+                .retries(1)
+                .build()
+                .map_err(|source| RedisStoreError::Url {
+                    url: self.nodes.join(", "),
+                    source,
+                })?;
+            Conn::Cluster(client.get_async_connection().await.map_err(connect_error)?)
+        } else {
+            let client = self.client(&self.nodes[0], ProtocolVersion::RESP2)?;
+            let manager = ConnectionManager::new_with_config(client, self.manager_config())
+                .await
+                .map_err(connect_error)?;
+            Conn::Single(manager)
+        };
+        let layout = Layout::new(&self.prefix, self.shards);
+        self.check_namespace(&mut conn, &layout, &what).await?;
+        let settings = Settings {
+            what: what.clone(),
+            flush_interval: self.flush_interval,
+            lease: self.lease,
+        };
+        let store = RedisStore::assemble(conn, layout, settings);
+        store.load_scripts().await.map_err(connect_error)?;
+        store
+            .sync_clock()
+            .await
+            .map_err(|e| RedisStoreError::Connect {
+                what: what.clone(),
+                source: RedisError::from(std::io::Error::other(e.to_string())),
+            })?;
+        // On a cluster, PUBLISH reaches every node: one node's subscription
+        // hears them all.
+        let fan_in = store.fan_in();
+        let client = self.client(&self.nodes[0], ProtocolVersion::RESP3)?;
+        let config = self
+            .manager_config()
+            .set_push_sender(move |push: PushInfo| {
+                fan_in.receive(push);
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .set_automatic_resubscription();
+        let mut subscriber = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(connect_error)?;
+        subscriber
+            .subscribe(store.channel())
+            .await
+            .map_err(connect_error)?;
+        store.start(subscriber);
+        tracing::info!(
+            target: "timeout",
+            "timeout store: {what}, prefix {:?}, {} shards, flush every {:?}, lease {:?}",
+            self.prefix, self.shards, self.flush_interval, self.lease
+        );
+        Ok(store)
+    }
+
+    fn client(&self, url: &str, protocol: ProtocolVersion) -> Result<Client, RedisStoreError> {
+        let url_error = |source| RedisStoreError::Url {
+            url: url.to_owned(),
+            source,
+        };
+        let info = url.into_connection_info().map_err(url_error)?;
+        let settings = info.redis_settings().clone().set_protocol(protocol);
+        Client::open(info.set_redis_settings(settings)).map_err(url_error)
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        // Few, quick retries: while Redis is down, requests should get the
+        // failure policy's answer fast, not wait through a long backoff.
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.command_timeout))
+            .set_response_timeout(Some(self.command_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+    }
+
+    /// Every replica must file keys in the same shards.
+    async fn check_namespace(
+        &self,
+        conn: &mut Conn,
+        layout: &Layout,
+        what: &str,
+    ) -> Result<(), RedisStoreError> {
+        let meta = layout.meta();
+        let connect_error = |source| RedisStoreError::Connect {
+            what: what.to_owned(),
+            source,
+        };
+        let _: bool = conn
+            .hset_nx(&meta, "shards", self.shards)
+            .await
+            .map_err(connect_error)?;
+        let stored: Option<String> = conn.hget(&meta, "shards").await.map_err(connect_error)?;
+        match stored.as_deref().map(str::parse::<u16>) {
+            Some(Ok(n)) if n == self.shards => Ok(()),
+            other => Err(RedisStoreError::Mismatch(format!(
+                "the timeout namespace {:?} on {what} was set up with {} shards, this replica \
+                 is configured with {}: give every replica the same .shards(..), or use a new \
+                 prefix",
+                self.prefix,
+                match other {
+                    Some(Ok(n)) => n.to_string(),
+                    _ => format!("{stored:?}"),
+                },
+                self.shards
+            ))),
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store on one Redis server (`redis://host:port`, `rediss://` for
+    /// TLS is not compiled in).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(vec![url.into()], false)
+    }
+
+    /// A store on a Redis Cluster, from the addresses of some of its nodes.
+    pub fn cluster<I, S>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStoreBuilder::new(nodes.into_iter().map(Into::into).collect(), true)
+    }
+}

@@ -1,0 +1,755 @@
+//! The [`RedisStore`] and its [`Store`] implementation.
+
+use std::{
+    fmt,
+    sync::{
+        Arc, OnceLock, Weak,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use redis::{AsyncCommands, RedisError, ScriptInvocation, Value, aio::ConnectionManager};
+use timeout_core::{
+    Claim, Due, EventSink, Expired, KeyEvent, RequestKind, Store, StoreError, Timestamp, Timing,
+    Touch, TouchOutcome,
+};
+
+use crate::{
+    cache::Cache,
+    conn::Conn,
+    fanout::{FanIn, Message},
+    layout::{Layout, escape},
+    reply::{self, Reply, corrupt},
+    scripts::Scripts,
+    server_clock::ServerClock,
+};
+
+/// A shard whose next due time is known is swept again before it only this
+/// often, to find keys other replicas filed earlier.
+const RECHECK_SHARD_MS: u64 = 1_000;
+/// Fewest events claimed per shard and call.
+const MIN_CLAIM_PER_SHARD: usize = 32;
+/// Failures of background work are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// The cache drops entries this long past their deadline.
+const PRUNE_AFTER_MS: u64 = 60_000;
+
+pub(crate) struct Settings {
+    pub(crate) what: String,
+    pub(crate) flush_interval: Duration,
+    pub(crate) lease: Duration,
+}
+
+/// What is known of one shard's next due event.
+struct ShardHint {
+    /// Server ms of its earliest due event (`u64::MAX`: none).
+    next: AtomicU64,
+    /// Server ms of its last sweep.
+    swept: AtomicU64,
+}
+
+struct Inner {
+    conn: Conn,
+    layout: Layout,
+    scripts: Scripts,
+    settings: Settings,
+    clock: ServerClock,
+    cache: Arc<Cache>,
+    fan_in: Arc<FanIn>,
+    hints: Box<[ShardHint]>,
+    /// Extra lead the local answer needs over the deadline.
+    margin_ms: u64,
+    subscriber: OnceLock<ConnectionManager>,
+    last_log: std::sync::Mutex<Option<Instant>>,
+    flushed: AtomicU64,
+}
+
+/// Counters that show what the store does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RedisStoreStats {
+    /// Keys whose deadline this replica holds in its cache.
+    pub cached: u64,
+    /// Keys' activity sent to Redis by flushes.
+    pub flushed: u64,
+    /// Messages of other replicas received on the event channel.
+    pub received: u64,
+}
+
+/// The idle-timeout [`Store`] on Redis, shared by every replica. Cheap to
+/// clone; clones share the connection and cache. Built with
+/// [`RedisStore::builder`] or [`RedisStore::cluster`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use timeout_core::{Policy, Tracker};
+/// use timeout_redis::RedisStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379").connect().await?;
+/// let tracker = Tracker::builder(Policy::builder().enabled(true).build()?)
+///     .store(Arc::new(store.clone()))
+///     .build();
+/// println!("{:?}", store.stats());
+/// # let _ = tracker; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("redis", &self.inner.settings.what)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RedisStore {
+    pub(crate) fn assemble(conn: Conn, layout: Layout, settings: Settings) -> RedisStore {
+        let cache = Arc::new(Cache::new());
+        let fan_in = Arc::new(FanIn {
+            replica: replica_id(),
+            sink: OnceLock::new(),
+            cache: Arc::clone(&cache),
+            received: AtomicU64::new(0),
+        });
+        let hints = (0..layout.shard_count())
+            .map(|_| ShardHint {
+                next: AtomicU64::new(0),
+                swept: AtomicU64::new(0),
+            })
+            .collect();
+        // A local answer must stay right until the activity reaches Redis:
+        // two flush intervals, and a second for a slow round trip.
+        let margin_ms = 2 * ms(settings.flush_interval) + 1_000;
+        RedisStore {
+            inner: Arc::new(Inner {
+                conn,
+                layout,
+                scripts: Scripts::new(),
+                settings,
+                clock: ServerClock::new(),
+                cache,
+                fan_in,
+                hints,
+                margin_ms,
+                subscriber: OnceLock::new(),
+                last_log: std::sync::Mutex::new(None),
+                flushed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub(crate) fn fan_in(&self) -> Arc<FanIn> {
+        Arc::clone(&self.inner.fan_in)
+    }
+
+    pub(crate) fn channel(&self) -> String {
+        self.inner.layout.channel()
+    }
+
+    pub(crate) async fn load_scripts(&self) -> Result<(), RedisError> {
+        let mut conn = self.inner.conn.clone();
+        for script in self.inner.scripts.all() {
+            script.prepare_invoke().load_async(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn sync_clock(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let sent = Instant::now();
+        let (secs, micros): (u64, u64) = redis::cmd("TIME")
+            .query_async(&mut inner.conn.clone())
+            .await
+            .map_err(|e| inner.error(e))?;
+        inner.clock.observe(sent, secs * 1000 + micros / 1000);
+        Ok(())
+    }
+
+    /// Starts the background work: flushing activity, keeping the event
+    /// subscription alive, pruning the cache. It ends with the last clone.
+    pub(crate) fn start(&self, subscriber: ConnectionManager) {
+        let _ = self.inner.subscriber.set(subscriber);
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(maintain(weak, self.inner.settings.flush_interval));
+    }
+
+    /// What the store holds and has done.
+    pub fn stats(&self) -> RedisStoreStats {
+        RedisStoreStats {
+            cached: self.inner.cache.len() as u64,
+            flushed: self.inner.flushed.load(Relaxed),
+            received: self.inner.fan_in.received.load(Relaxed),
+        }
+    }
+
+    /// Sends the activity seen locally to Redis now, rather than at the next
+    /// flush interval (before a planned shutdown, say).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush().await
+    }
+}
+
+async fn maintain(weak: Weak<Inner>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_ping = Instant::now();
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if let Err(err) = inner.flush().await {
+            inner.log_background(&format!(
+                "could not send recent activity to the timeout store ({err}); it is kept and \
+                 sent again when Redis answers"
+            ));
+        }
+        if last_ping.elapsed() >= Duration::from_secs(1) {
+            last_ping = Instant::now();
+            // A ping notices a dropped subscription, and the manager then
+            // reconnects and subscribes again.
+            if let Some(subscriber) = inner.subscriber.get() {
+                let mut subscriber = subscriber.clone();
+                let _: Result<Value, _> = redis::cmd("PING").query_async(&mut subscriber).await;
+            }
+            if let Some(now) = inner.clock.now() {
+                inner.cache.prune(now.saturating_sub(PRUNE_AFTER_MS));
+            }
+        }
+    }
+}
+
+fn replica_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:x}-{:x}-{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Relaxed)
+    )
+}
+
+impl Inner {
+    fn error(&self, err: RedisError) -> StoreError {
+        if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+            StoreError::Unavailable {
+                what: self.settings.what.clone(),
+                source: Box::new(err),
+            }
+        } else {
+            corrupt(format!("Redis refused a timeout command: {err}"))
+        }
+    }
+
+    fn log_background(&self, message: &str) {
+        let mut last = self
+            .last_log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+            *last = Some(Instant::now());
+            tracing::error!(target: "timeout", "{message} (repeats at most every 10 s)");
+        }
+    }
+
+    /// Runs a script and follows the server clock it reports.
+    async fn call(&self, invocation: &ScriptInvocation<'_>) -> Result<Reply, StoreError> {
+        let sent = Instant::now();
+        let value: Value = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.error(e))?;
+        let reply = Reply::new(value)?;
+        self.clock.observe(sent, reply.server_time()?);
+        Ok(reply)
+    }
+
+    fn lower_hint(&self, shard: usize, due: u64) {
+        self.hints[shard].next.fetch_min(due, Relaxed);
+    }
+
+    async fn touch(&self, t: &Touch<'_>) -> Result<TouchOutcome, StoreError> {
+        let shard = self.layout.shard_of(t.key);
+        let keys = self.layout.shard(shard);
+        let member = escape(t.key);
+        let session = escape(t.session);
+        let pending = self.cache.take_pending(t.key);
+        let age = match (pending, self.clock.now()) {
+            (Some(at), Some(now)) => i64::try_from(now.saturating_sub(at)).unwrap_or(i64::MAX),
+            _ => -1,
+        };
+        let timeout = ms(t.timeout);
+        let warn = ms(t.timing.warn_before);
+        let hash = format!("{}{member}", keys.hash_prefix);
+        let gone = format!("{}{session}", keys.gone_prefix);
+        let mut invocation = self.scripts.touch.key(&hash);
+        invocation
+            .key(&keys.due)
+            .key(&keys.leases)
+            .key(&keys.claims)
+            .key(&gone)
+            .arg(&*member)
+            .arg(t.key)
+            .arg(t.user)
+            .arg(&*session)
+            .arg(u8::from(t.kind == RequestKind::Activity))
+            .arg(timeout)
+            .arg(t.absolute_lifetime.map_or(0, ms))
+            .arg(warn)
+            .arg(ms(t.timing.remember))
+            .arg(ms(self.settings.lease))
+            .arg(&keys.gone_prefix)
+            .arg(age);
+        let reply = match self.call(&invocation).await {
+            Ok(reply) => reply,
+            Err(err) => {
+                if let Some(at) = pending {
+                    self.cache.restore(t.key, at);
+                }
+                return Err(err);
+            }
+        };
+        match reply.text(1)? {
+            "L" => {
+                let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
+                self.cache
+                    .confirm(t.key, t.session, deadline, absolute, timeout);
+                self.lower_hint(shard, deadline.saturating_sub(warn));
+                Ok(TouchOutcome::Live {
+                    deadline: Timestamp::from_millis(deadline),
+                })
+            }
+            "R" => Ok(TouchOutcome::Refused),
+            "X" => {
+                self.cache.forget(t.key, None);
+                let expired = reply::expired(reply.text(2)?, shard, reply.text(3)?)?;
+                self.mark_gone_elsewhere(&expired, t.timing).await;
+                Ok(TouchOutcome::Expired(expired))
+            }
+            "N" => {
+                let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
+                let expired = reply::expired(reply.text(4)?, shard, reply.text(5)?)?;
+                self.cache.forget(t.key, None);
+                self.cache
+                    .confirm(t.key, t.session, deadline, absolute, timeout);
+                self.lower_hint(shard, deadline.saturating_sub(warn));
+                self.mark_gone_elsewhere(&expired, t.timing).await;
+                Ok(TouchOutcome::Replaced {
+                    deadline: Timestamp::from_millis(deadline),
+                    expired,
+                })
+            }
+            other => Err(corrupt(format!("the touch script answered {other:?}"))),
+        }
+    }
+
+    /// Marks the timed-out sessions in their own shards too, where a request
+    /// that carries only the session id looks (the claim script marked them
+    /// in the key's shard, atomically with the claim).
+    async fn mark_gone_elsewhere(&self, expired: &Expired, timing: Timing) {
+        let remember = ms(timing.remember);
+        if remember == 0 {
+            return;
+        }
+        let key_shard = self.layout.shard_of(&expired.key);
+        let writes = expired.sessions.iter().filter_map(|session| {
+            let shard = self.layout.shard_of(session);
+            (shard != key_shard).then(|| {
+                let marker = format!(
+                    "{}{}",
+                    self.layout.shard(shard).gone_prefix,
+                    escape(session)
+                );
+                let mut conn = self.conn.clone();
+                async move {
+                    let result: Result<(), RedisError> = redis::cmd("SET")
+                        .arg(marker)
+                        .arg(1)
+                        .arg("PX")
+                        .arg(remember)
+                        .query_async(&mut conn)
+                        .await;
+                    result
+                }
+            })
+        });
+        for result in join_all(writes).await {
+            if let Err(err) = result {
+                self.log_background(&format!(
+                    "could not mark a timed-out session in the timeout store ({err}); a request \
+                     carrying only its id is let in anonymous rather than refused"
+                ));
+            }
+        }
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let Some(now) = self.clock.now() else {
+            return Ok(());
+        };
+        let pending = self.cache.take_dirty();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut by_shard: Vec<Vec<_>> =
+            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
+        for activity in pending {
+            by_shard[self.layout.shard_of(&activity.key)].push(activity);
+        }
+        let calls = by_shard
+            .into_iter()
+            .enumerate()
+            .filter(|(_, batch)| !batch.is_empty())
+            .map(|(shard, batch)| async move {
+                let keys = self.layout.shard(shard);
+                let mut invocation = self.scripts.flush.key(&keys.due);
+                invocation.arg(&keys.hash_prefix);
+                for activity in &batch {
+                    invocation
+                        .arg(&*escape(&activity.key))
+                        .arg(now.saturating_sub(activity.at));
+                }
+                let result = self.call(&invocation).await;
+                (batch, result)
+            });
+        let mut first_error = None;
+        for (batch, result) in join_all(calls).await {
+            match result.and_then(|reply| {
+                if reply.len() == batch.len() + 1 {
+                    Ok(reply)
+                } else {
+                    Err(corrupt("the flush script answered a wrong count"))
+                }
+            }) {
+                Ok(reply) => {
+                    for (i, activity) in batch.iter().enumerate() {
+                        let deadline = reply.uint(i + 1).unwrap_or(0);
+                        self.cache.refresh(&activity.key, deadline);
+                    }
+                    self.flushed.fetch_add(batch.len() as u64, Relaxed);
+                }
+                Err(err) => {
+                    for activity in &batch {
+                        self.cache.restore(&activity.key, activity.at);
+                    }
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// One claim call on one shard: its events and its next due time.
+    async fn claim_shard(
+        &self,
+        shard: usize,
+        limit: usize,
+        timing: Timing,
+    ) -> Result<Vec<Due>, StoreError> {
+        let keys = self.layout.shard(shard);
+        let mut invocation = self.scripts.claim.key(&keys.due);
+        invocation
+            .key(&keys.leases)
+            .key(&keys.claims)
+            .arg(limit)
+            .arg(ms(timing.warn_before))
+            .arg(ms(timing.remember))
+            .arg(ms(self.settings.lease))
+            .arg(&keys.hash_prefix)
+            .arg(&keys.gone_prefix);
+        let reply = self.call(&invocation).await?;
+        let hint = &self.hints[shard];
+        hint.swept.store(reply.server_time()?, Relaxed);
+        hint.next
+            .store(u64::try_from(reply.int(1)?).unwrap_or(u64::MAX), Relaxed);
+        let mut out = Vec::with_capacity((reply.len() - 2) / 3);
+        for i in (2..reply.len()).step_by(3) {
+            let (kind, event, id) = (reply.text(i)?, reply.text(i + 1)?, reply.text(i + 2)?);
+            out.push(match kind {
+                "w" => Due::Warning(reply::warning(event, shard, id)?),
+                _ => Due::Expiry(reply::expired(event, shard, id)?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Shards worth sweeping now: something due, or not looked at lately.
+    fn shards_to_sweep(&self) -> Vec<usize> {
+        let now = self.clock.now();
+        (0..self.layout.shard_count())
+            .filter(|&shard| {
+                let Some(now) = now else { return true };
+                let hint = &self.hints[shard];
+                now >= hint.next.load(Relaxed)
+                    || now.saturating_sub(hint.swept.load(Relaxed)) >= RECHECK_SHARD_MS
+            })
+            .collect()
+    }
+
+    async fn claim_due(&self, timing: Timing, limit: usize) -> Result<Vec<Due>, StoreError> {
+        let mut shards = self.shards_to_sweep();
+        let per_shard = (limit / shards.len().max(1)).max(MIN_CLAIM_PER_SHARD);
+        let mut out = Vec::new();
+        let mut first_error = None;
+        // Shards that filled their batch may hold more: ask them again.
+        while !shards.is_empty() && out.len() < limit {
+            let replies = join_all(
+                shards
+                    .iter()
+                    .map(|&shard| self.claim_shard(shard, per_shard, timing)),
+            )
+            .await;
+            let mut full = Vec::new();
+            for (&shard, reply) in shards.iter().zip(replies) {
+                match reply {
+                    Ok(events) => {
+                        if events.len() >= per_shard {
+                            full.push(shard);
+                        }
+                        out.extend(events);
+                    }
+                    Err(err) => {
+                        first_error.get_or_insert(err);
+                    }
+                }
+            }
+            shards = full;
+        }
+        for due in &out {
+            if let Due::Expiry(expired) = due {
+                self.cache.forget(&expired.key, None);
+                self.mark_gone_elsewhere(expired, timing).await;
+            }
+        }
+        match first_error {
+            // What other shards claimed is leased: handle it, report later.
+            Some(err) if out.is_empty() => Err(err),
+            Some(err) => {
+                self.log_background(&format!(
+                    "a shard of the timeout store failed a sweep: {err}"
+                ));
+                Ok(out)
+            }
+            None => Ok(out),
+        }
+    }
+
+    async fn ack(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        let mut by_shard: Vec<Vec<&str>> =
+            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
+        for claim in claims {
+            match reply::parse_claim(claim) {
+                Some((shard, id)) if shard < by_shard.len() => by_shard[shard].push(id),
+                _ => return Err(corrupt(format!("{claim:?} is not a claim of this store"))),
+            }
+        }
+        for (shard, ids) in by_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, ids)| !ids.is_empty())
+        {
+            let keys = self.layout.shard(shard);
+            let mut invocation = self.scripts.ack.key(&keys.leases);
+            invocation.key(&keys.claims);
+            for id in ids {
+                invocation.arg(*id);
+            }
+            self.call(&invocation).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, message: &Message) -> Result<(), StoreError> {
+        let json = serde_json::to_string(message)
+            .map_err(|e| corrupt(format!("an event could not be written: {e}")))?;
+        let _: i64 = self
+            .conn
+            .clone()
+            .publish(self.layout.channel(), json)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Tells the other replicas to drop `key` (or one session of it).
+    async fn announce_end(&self, key: &str, session: Option<&str>) {
+        let message = Message {
+            r: self.fan_in.replica.clone(),
+            e: None,
+            k: Some(key.to_owned()),
+            s: session.map(str::to_owned),
+        };
+        if let Err(err) = self.publish(&message).await {
+            self.log_background(&format!(
+                "could not tell the other replicas that a session ended ({err}); they notice \
+                 at its next request"
+            ));
+        }
+    }
+
+    fn gone_marker(&self, shard_of: &str, session: &str) -> String {
+        let shard = self.layout.shard_of(shard_of);
+        format!(
+            "{}{}",
+            self.layout.shard(shard).gone_prefix,
+            escape(session)
+        )
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn try_touch(&self, touch: &Touch<'_>) -> Option<TouchOutcome> {
+        let inner = &self.inner;
+        let now = inner.clock.now()?;
+        inner.cache.touch(
+            touch.key,
+            touch.session,
+            touch.kind,
+            ms(touch.timeout),
+            now,
+            inner.margin_ms,
+        )
+    }
+
+    async fn touch(&self, touch: &Touch<'_>) -> Result<TouchOutcome, StoreError> {
+        self.inner.touch(touch).await
+    }
+
+    async fn deadline(&self, key: &str, _timing: Timing) -> Result<Option<Timestamp>, StoreError> {
+        let inner = &self.inner;
+        let shard = inner.layout.shard_of(key);
+        let hash = format!("{}{}", inner.layout.shard(shard).hash_prefix, escape(key));
+        let fields: (Option<u64>, Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(&hash)
+            .arg(&["l", "t", "a"][..])
+            .query_async(&mut inner.conn.clone())
+            .await
+            .map_err(|e| inner.error(e))?;
+        let (Some(last), Some(timeout), absolute) = fields else {
+            return Ok(None);
+        };
+        let absolute = absolute.filter(|a| *a > 0).unwrap_or(u64::MAX);
+        Ok(Some(Timestamp::from_millis(
+            last.saturating_add(timeout).min(absolute),
+        )))
+    }
+
+    async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let keys = inner.layout.shard(inner.layout.shard_of(key));
+        let member = escape(key);
+        let hash = format!("{}{member}", keys.hash_prefix);
+        let mut invocation = inner.scripts.end_session.key(&hash);
+        invocation
+            .key(&keys.due)
+            .arg(&*member)
+            .arg(&*escape(session));
+        let reply = inner.call(&invocation).await?;
+        inner.cache.forget(key, Some(session));
+        inner.announce_end(key, Some(session)).await;
+        Ok(reply.int(1)? == 1)
+    }
+
+    async fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let keys = inner.layout.shard(inner.layout.shard_of(key));
+        let member = escape(key);
+        let hash = format!("{}{member}", keys.hash_prefix);
+        let mut invocation = inner.scripts.remove.key(&hash);
+        invocation.key(&keys.due).arg(&*member);
+        let reply = inner.call(&invocation).await?;
+        inner.cache.forget(key, None);
+        inner.announce_end(key, None).await;
+        Ok(reply.int(1)? == 1)
+    }
+
+    async fn forget_timed_out(&self, key: &str, session: &str) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let in_key_shard = inner.gone_marker(key, session);
+        let in_own_shard = inner.gone_marker(session, session);
+        let mut conn = inner.conn.clone();
+        // Two deletes, not one: on a cluster the markers may live in
+        // different slots.
+        let _: i64 = conn.del(&in_key_shard).await.map_err(|e| inner.error(e))?;
+        if in_own_shard != in_key_shard {
+            let _: i64 = conn.del(&in_own_shard).await.map_err(|e| inner.error(e))?;
+        }
+        Ok(())
+    }
+
+    async fn timed_out(&self, session: &str, _now: Timestamp) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        inner
+            .conn
+            .clone()
+            .exists(inner.gone_marker(session, session))
+            .await
+            .map_err(|e| inner.error(e))
+    }
+
+    async fn claim_due(
+        &self,
+        _now: Timestamp,
+        timing: Timing,
+        limit: usize,
+    ) -> Result<Vec<Due>, StoreError> {
+        self.inner.claim_due(timing, limit).await
+    }
+
+    async fn ack(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        self.inner.ack(claims).await
+    }
+
+    async fn count_active(&self) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        let counts = join_all((0..inner.layout.shard_count()).map(|shard| {
+            let mut conn = inner.conn.clone();
+            let due = &inner.layout.shard(shard).due;
+            async move { conn.zcard::<_, u64>(due).await }
+        }))
+        .await;
+        counts.into_iter().try_fold(0, |sum, count| {
+            count.map(|c| sum + c).map_err(|e| inner.error(e))
+        })
+    }
+
+    async fn publish(&self, event: &KeyEvent) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        inner
+            .publish(&Message {
+                r: inner.fan_in.replica.clone(),
+                e: Some(event.clone()),
+                k: None,
+                s: None,
+            })
+            .await
+    }
+
+    fn now(&self) -> Option<Timestamp> {
+        self.inner.clock.now().map(Timestamp::from_millis)
+    }
+
+    fn attach(&self, sink: EventSink) {
+        if self.inner.fan_in.sink.set(sink).is_err() {
+            tracing::warn!(
+                target: "timeout",
+                "a RedisStore was given to a second Tracker: events from other replicas go to \
+                 the first one only; build one store per tracker"
+            );
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The Redis store under one tracker and several, against a real
+//! redis-server started by each test on a free port.
+
+mod support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use support::{policy, replica, sleep_ms, subject, total_hooks};
+use test_redis::RedisServer;
+use timeout_core::{Decision, Notification, RequestKind, Store, Timestamp, Timing};
+
+fn allowed(decision: Decision) -> bool {
+    matches!(decision, Decision::Allowed { .. })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_logs_out_once_and_remembers_the_session() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "gate", policy(1_000, 0)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    assert_eq!(a.tracker.active_count().await.unwrap(), 1);
+    sleep_ms(1_300).await;
+    // Two requests race past the deadline: one claims, both are refused.
+    let (first, second) = tokio::join!(
+        a.tracker.check(Some(&alice), RequestKind::Passive),
+        a.tracker.check(Some(&alice), RequestKind::Activity)
+    );
+    assert_eq!((first, second), (Decision::TimedOut, Decision::TimedOut));
+    assert_eq!(a.hooks.counts(), BTreeMap::from([("alice".into(), 1)]));
+    assert_eq!(a.tracker.check_session("s1").await, Decision::TimedOut);
+    assert_eq!(a.tracker.check_session("s2").await, Decision::NotTracked);
+    assert_eq!(a.tracker.active_count().await.unwrap(), 0);
+    // Logging in again with the same session id starts a new period.
+    assert!(allowed(a.tracker.login(&alice).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_session_is_answered_without_a_round_trip_per_request() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "hot", policy(60_000, 10_000)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    let before = redis.calls(None);
+    let requests = 20_000;
+    for i in 0..requests {
+        let kind = if i % 2 == 0 {
+            RequestKind::Activity
+        } else {
+            RequestKind::Passive
+        };
+        let check = a.tracker.check(Some(&alice), kind);
+        assert!(
+            check.now_or_never().is_some(),
+            "request {i} waited for Redis"
+        );
+        assert!(allowed(check.await));
+    }
+    a.store.flush().await.unwrap();
+    let per_request = (redis.calls(None) - before) as f64 / f64::from(requests);
+    assert!(
+        per_request <= 0.05,
+        "{per_request} Redis commands per request"
+    );
+    assert!(a.store.stats().flushed >= 1, "the activity reached Redis");
+    // And it did move the deadline there.
+    let deadline = a.tracker.deadline(&alice).await.unwrap().unwrap();
+    assert!(deadline.as_millis() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_activity_reaches_redis_and_keeps_the_key_alive_on_other_replicas() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "flush", policy(4_000, 0)).await;
+    let b = replica(&redis.url(), "flush", policy(4_000, 0)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    // Activity on A only, answered locally, for longer than the timeout.
+    for _ in 0..12 {
+        sleep_ms(500).await;
+        assert!(allowed(
+            a.tracker.check(Some(&alice), RequestKind::Activity).await
+        ));
+        b.tracker.sweep().await.unwrap();
+    }
+    // B sees the key alive (its sweeps never logged it out).
+    assert!(allowed(
+        b.tracker.check(Some(&alice), RequestKind::Passive).await
+    ));
+    assert!(total_hooks([&a, &b]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_warn_and_log_out_each_user_exactly_once_on_any_socket() {
+    let redis = RedisServer::start();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(replica(&redis.url(), "three", policy(2_500, 1_000)).await);
+    }
+    let users: Vec<_> = (0..30)
+        .map(|i| subject(&format!("s{i}"), &format!("user{i}")))
+        .collect();
+    let mut sockets = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        // Requests on one replica, the socket on the next.
+        let requests = &replicas[i % 3].tracker;
+        assert!(allowed(
+            requests.check(Some(user), RequestKind::Activity).await
+        ));
+        sockets.push(replicas[(i + 1) % 3].tracker.subscribe(user));
+    }
+    let sweepers: Vec<_> = replicas.iter().map(|r| r.tracker.spawn_sweeper()).collect();
+    let mut received = Vec::new();
+    for socket in &mut sockets {
+        let mut got = Vec::new();
+        while let Ok(Some(n)) = tokio::time::timeout(Duration::from_secs(6), socket.recv()).await {
+            got.push(n);
+        }
+        received.push(got);
+    }
+    // Hooks run after the logout is sent: give the last ones time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while total_hooks(&replicas).len() < users.len() && tokio::time::Instant::now() < deadline {
+        sleep_ms(50).await;
+    }
+    drop(sweepers);
+    for (i, got) in received.iter().enumerate() {
+        assert_eq!(
+            got,
+            &[
+                Notification::warning(Duration::from_secs(1)),
+                Notification::logout()
+            ],
+            "user{i}"
+        );
+    }
+    let hooks = total_hooks(&replicas);
+    assert_eq!(hooks.len(), 30, "{hooks:?}");
+    assert!(hooks.values().all(|n| *n == 1), "{hooks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
+    let redis = RedisServer::start();
+    let timing = Timing {
+        warn_before: Duration::ZERO,
+        remember: Duration::from_secs(60),
+    };
+    let a = replica(&redis.url(), "lease", policy(500, 0)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    sleep_ms(700).await;
+    // A claims but "dies" before handling: no acknowledgement.
+    let claimed = a
+        .store
+        .claim_due(Timestamp::NEVER, timing, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(a);
+    let b = replica(&redis.url(), "lease", policy(500, 0)).await;
+    assert!(
+        b.store
+            .claim_due(Timestamp::NEVER, timing, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    sleep_ms(2_200).await; // the lease is 2 s
+    let again = b
+        .store
+        .claim_due(Timestamp::NEVER, timing, 10)
+        .await
+        .unwrap();
+    assert_eq!(again, claimed, "the same claim, with the same id");
+    // A third replica does not get it while B holds it.
+    let c = replica(&redis.url(), "lease", policy(500, 0)).await;
+    assert!(
+        c.store
+            .claim_due(Timestamp::NEVER, timing, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Handled and acknowledged through the tracker's sweep on B: once.
+    let timeout_core::Due::Expiry(expired) = &again[0] else {
+        panic!("{again:?}")
+    };
+    b.store
+        .ack(&[expired.claim.clone().unwrap()])
+        .await
+        .unwrap();
+    sleep_ms(2_200).await;
+    assert!(
+        c.store
+            .claim_due(Timestamp::NEVER, timing, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_logout_ends_one_session_and_tells_the_other_replicas() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "logout", policy(60_000, 0)).await;
+    let b = replica(&redis.url(), "logout", policy(60_000, 0)).await;
+    let (s1, s2) = (subject("s1", "alice"), subject("s2", "alice"));
+    assert!(allowed(
+        a.tracker.check(Some(&s1), RequestKind::Activity).await
+    ));
+    assert!(allowed(
+        b.tracker.check(Some(&s2), RequestKind::Activity).await
+    ));
+    assert!(allowed(
+        b.tracker.check(Some(&s1), RequestKind::Activity).await
+    ));
+    assert_eq!(b.store.stats().cached, 1);
+    a.tracker.logout(&s1).await.unwrap();
+    // B drops s1 from its cache and asks Redis, which no longer knows it
+    // as a member: a new request of s1 would join again (the framework
+    // session is gone, so none comes); the key lives on for s2.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while b.store.stats().received == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never heard of the logout"
+        );
+        sleep_ms(20).await;
+    }
+    assert!(allowed(
+        b.tracker.check(Some(&s2), RequestKind::Passive).await
+    ));
+    assert_eq!(a.tracker.active_count().await.unwrap(), 1);
+    a.tracker.logout(&s2).await.unwrap();
+    assert_eq!(a.tracker.active_count().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_of_a_user_timed_out_unswept_starts_afresh() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "replace", policy(500, 0)).await;
+    let old = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&old), RequestKind::Activity).await
+    ));
+    sleep_ms(700).await;
+    let new = subject("s2", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&new), RequestKind::Activity).await
+    ));
+    assert_eq!(a.hooks.counts(), BTreeMap::from([("alice".into(), 1)]));
+    assert_eq!(
+        a.tracker.check(Some(&old), RequestKind::Passive).await,
+        Decision::TimedOut
+    );
+    assert!(allowed(
+        a.tracker.check(Some(&new), RequestKind::Passive).await
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_names_and_session_ids_never_reach_key_syntax() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "names", policy(500, 0)).await;
+    let odd = subject("sess {1}:x\n", "{evil}:user *\u{e9}");
+    assert!(allowed(
+        a.tracker.check(Some(&odd), RequestKind::Activity).await
+    ));
+    let keys = redis.command("KEYS *").unwrap();
+    assert!(
+        !keys.contains("evil}") && !keys.contains('\u{e9}'),
+        "{keys}"
+    );
+    assert!(keys.contains("%7Bevil%7D%3Auser%20%2A%C3%A9"), "{keys}");
+    sleep_ms(700).await;
+    let report = a.tracker.sweep().await.unwrap();
+    assert_eq!(report.logouts, 1);
+    assert_eq!(
+        a.hooks.counts(),
+        BTreeMap::from([("{evil}:user *\u{e9}".into(), 1)])
+    );
+    assert_eq!(
+        a.tracker.check_session("sess {1}:x\n").await,
+        Decision::TimedOut
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_survive_a_replica_restart() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "restart", policy(1_500, 0)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    let deadline = a.tracker.deadline(&alice).await.unwrap();
+    drop(a);
+    let b = replica(&redis.url(), "restart", policy(1_500, 0)).await;
+    assert_eq!(b.tracker.deadline(&alice).await.unwrap(), deadline);
+    sleep_ms(1_700).await;
+    assert_eq!(b.tracker.sweep().await.unwrap().logouts, 1);
+    assert_eq!(b.hooks.counts(), BTreeMap::from([("alice".into(), 1)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_must_share_the_shard_count() {
+    let redis = RedisServer::start();
+    let _a = support::builder(&redis.url(), "shards")
+        .shards(8)
+        .connect()
+        .await
+        .unwrap();
+    let err = support::builder(&redis.url(), "shards")
+        .shards(16)
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("same .shards"), "{err}");
+    let err = support::builder(&redis.url(), "a{b")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("prefix"), "{err}");
+}
