@@ -29,6 +29,7 @@
 pub mod actix_app;
 pub mod axum_app;
 pub mod client;
+pub mod redis;
 pub mod scenarios;
 
 use std::{

@@ -111,6 +111,13 @@ impl Cache {
         (at > 0).then_some(at)
     }
 
+    /// The deadline the unflushed activity of `key` gives it, if any.
+    pub(crate) fn pending_deadline(&self, key: &str) -> Option<u64> {
+        let shard = self.shard(key);
+        let entry = shard.map.get(key)?;
+        (entry.pending > 0).then(|| entry.pending.saturating_add(entry.timeout).min(entry.absolute))
+    }
+
     /// Puts back activity whose flush failed, so it is sent again.
     pub(crate) fn restore(&self, key: &str, at: u64) {
         let mut guard = self.shard(key);
@@ -285,7 +292,9 @@ mod tests {
         let dirty = cache.take_dirty();
         assert_eq!(dirty.len(), 1, "a key is flushed once per interval");
         assert_eq!((&*dirty[0].key, dirty[0].at), ("alice", 9));
+        assert_eq!(cache.pending_deadline("alice"), None);
         cache.restore("alice", 9);
+        assert_eq!(cache.pending_deadline("alice"), Some(10 * MIN + 9));
         assert_eq!(cache.take_pending("alice"), Some(9));
         assert_eq!(cache.take_pending("alice"), None);
     }

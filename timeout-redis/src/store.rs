@@ -643,9 +643,10 @@ impl Store for RedisStore {
             return Ok(None);
         };
         let absolute = absolute.filter(|a| *a > 0).unwrap_or(u64::MAX);
-        Ok(Some(Timestamp::from_millis(
-            last.saturating_add(timeout).min(absolute),
-        )))
+        let in_redis = last.saturating_add(timeout).min(absolute);
+        // Activity seen here but not flushed yet counts too.
+        let local = inner.cache.pending_deadline(key).unwrap_or(0);
+        Ok(Some(Timestamp::from_millis(in_redis.max(local))))
     }
 
     async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError> {
