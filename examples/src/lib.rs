@@ -9,6 +9,8 @@ use std::{
 };
 
 use serde_json::{Value, json};
+
+pub mod redis_sessions;
 use timeout_core::{ConfigError, PassiveRules, Policy, Tracker};
 
 /// The page's files, served by every demo (no build step).
@@ -39,13 +41,22 @@ pub struct DemoArgs {
     pub warn_seconds: Option<u64>,
     /// A properties file with `timeout.session.*` keys.
     pub properties: Option<PathBuf>,
+    /// Share the timeout state (and the demo's sessions) in this Redis.
+    pub redis: Option<String>,
+    /// How many replicas to start, on consecutive ports (with `redis`).
+    pub replicas: u16,
+    /// How long a replica holds a claimed logout before another may take it.
+    pub lease_seconds: Option<u64>,
 }
 
 impl DemoArgs {
     /// The help text.
     pub const USAGE: &str = "usage: <demo> [--port PORT] [--timeout-seconds N] [--warn-seconds N] [--properties FILE]\n\
+        \x20      [--redis URL [--replicas N] [--lease-seconds N]]   (axum-demo only)\n\
         \n\
         Defaults: port 3000, a 60-second idle timeout with a warning 20 seconds before.\n\
+        With --redis, the timeout state and the sessions live in that Redis, and\n\
+        --replicas N starts N servers on ports PORT, PORT+1, ... sharing it.\n\
         The properties file takes the keys of the README (timeout.session.*); the\n\
         flags override it. The page's once-a-second poll carries auto=true and is passive.";
 
@@ -64,6 +75,9 @@ impl DemoArgs {
             timeout_seconds: None,
             warn_seconds: None,
             properties: None,
+            redis: None,
+            replicas: 1,
+            lease_seconds: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -92,8 +106,20 @@ impl DemoArgs {
                 "--timeout-seconds" => parsed.timeout_seconds = Some(number("whole seconds")?),
                 "--warn-seconds" => parsed.warn_seconds = Some(number("whole seconds")?),
                 "--properties" => parsed.properties = Some(PathBuf::from(value)),
+                "--redis" => parsed.redis = Some(value),
+                "--replicas" => {
+                    parsed.replicas = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| format!("--replicas {value:?}: expected 1 to 64"))?
+                }
+                "--lease-seconds" => parsed.lease_seconds = Some(number("whole seconds")?),
                 other => return Err(format!("unknown option {other:?}")),
             }
+        }
+        if parsed.replicas > 1 && parsed.redis.is_none() {
+            return Err("--replicas needs --redis URL: replicas share their state there".into());
         }
         Ok(parsed)
     }
@@ -128,6 +154,16 @@ struct ReadmeDoctests;
 /// Reads the command line and the policy. `Err` is the exit code, after
 /// the help or what is wrong has been printed.
 pub fn start_up() -> Result<(u16, Policy), ExitCode> {
+    let (args, policy) = start_up_args()?;
+    if args.redis.is_some() {
+        eprintln!("--redis: this demo runs on the memory store; axum-demo takes --redis");
+        return Err(ExitCode::from(2));
+    }
+    Ok((args.port, policy))
+}
+
+/// [`start_up`] with every argument.
+pub fn start_up_args() -> Result<(DemoArgs, Policy), ExitCode> {
     let args = match DemoArgs::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(message) if message == "help" => {
@@ -140,7 +176,7 @@ pub fn start_up() -> Result<(u16, Policy), ExitCode> {
         }
     };
     match args.policy() {
-        Ok(policy) => Ok((args.port, policy)),
+        Ok(policy) => Ok((args, policy)),
         Err(err) => {
             eprintln!("invalid timeout settings: {err}");
             Err(ExitCode::from(2))

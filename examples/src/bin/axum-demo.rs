@@ -3,11 +3,20 @@
 //!
 //! ```text
 //! cargo run -p examples --bin axum-demo -- [--timeout-seconds N] [--warn-seconds N]
-//!     [--properties FILE] [--port PORT]
+//!     [--properties FILE] [--port PORT] [--redis URL [--replicas N] [--lease-seconds N]]
 //! ```
 //! Log in with any user name and the password `demo`.
+//!
+//! With `--redis`, the timeout state (`timeout-redis`) and the login
+//! sessions live in Redis, and `--replicas N` starts N of these servers on
+//! consecutive ports: the browser's cookie is valid on all of them, so tabs
+//! on different ports are one user on different replicas.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    process::{Child, Command, ExitCode},
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -17,14 +26,18 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use examples::{Notes, WRONG_LOGIN_JSON, demo_login, note_text, page, user_json};
+use examples::{
+    DemoArgs, Notes, WRONG_LOGIN_JSON, demo_login, note_text, page, redis_sessions::RedisSessions,
+    user_json,
+};
 use serde_json::{Value, json};
-use timeout_core::{Policy, Tracker};
+use timeout_core::{Policy, Tracker, audit::Escaped, hook_fn};
+use timeout_redis::RedisStore;
 use timeout_tower::{
     NOT_LOGGED_IN_JSON, Passive, SessionTimeout,
     sessions::{self, DeleteSessions, SessionUser, TowerSessions},
 };
-use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore};
 
 #[derive(Clone)]
 struct Demo {
@@ -35,11 +48,21 @@ struct Demo {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(true).init();
-    let (port, policy) = match examples::start_up() {
+    let (args, policy) = match examples::start_up_args() {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    match serve(port, policy).await {
+    if args.replicas > 1 {
+        return run_replicas(&args);
+    }
+    let served = match &args.redis {
+        None => serve(args.port, Tracker::builder(policy), MemoryStore::default()).await,
+        Some(url) => match on_redis(url, &args, policy).await {
+            Ok((tracker, sessions)) => serve(args.port, tracker, sessions).await,
+            Err(err) => Err(err),
+        },
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{err}");
@@ -48,10 +71,83 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(port: u16, policy: Policy) -> Result<(), String> {
-    let sessions_store = MemoryStore::default();
-    let tracker = Tracker::builder(policy)
+/// The timeout store and the session store on the Redis at `url`.
+async fn on_redis(
+    url: &str,
+    args: &DemoArgs,
+    policy: Policy,
+) -> Result<(timeout_core::TrackerBuilder, RedisSessions), String> {
+    let mut store = RedisStore::builder(url).prefix("demo-timeout");
+    if let Some(seconds) = args.lease_seconds {
+        store = store.lease(Duration::from_secs(seconds));
+    }
+    let store = store.connect().await.map_err(|e| e.to_string())?;
+    let sessions = RedisSessions::connect(url, "demo").await?;
+    Ok((Tracker::builder(policy).store(Arc::new(store)), sessions))
+}
+
+/// Starts `args.replicas` copies of this program on consecutive ports and
+/// waits; when one stops, the others are stopped too.
+fn run_replicas(args: &DemoArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("cannot find this program to start its replicas: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The same arguments, minus the ones each replica gets its own of.
+    let mut passed = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        match arg.as_str() {
+            "--replicas" | "--port" => {
+                given.next();
+            }
+            a if a.starts_with("--replicas=") || a.starts_with("--port=") => {}
+            _ => passed.push(arg),
+        }
+    }
+    let mut children: Vec<Child> = Vec::new();
+    for i in 0..args.replicas {
+        let port = if args.port == 0 { 0 } else { args.port.saturating_add(i) };
+        match Command::new(&exe)
+            .args(&passed)
+            .args(["--port", &port.to_string()])
+            .spawn()
+        {
+            Ok(child) => children.push(child),
+            Err(err) => {
+                eprintln!("cannot start replica {i}: {err}");
+                children.iter_mut().for_each(|c| drop(c.kill()));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if children.iter_mut().any(|c| !matches!(c.try_wait(), Ok(None))) {
+            children.iter_mut().for_each(|c| drop(c.kill()));
+            return ExitCode::FAILURE;
+        }
+    }
+}
+
+async fn serve<S>(
+    port: u16,
+    tracker: timeout_core::TrackerBuilder,
+    sessions_store: S,
+) -> Result<(), String>
+where
+    S: SessionStore + Clone,
+{
+    let tracker = tracker
         .hook(DeleteSessions::new(sessions_store.clone()))
+        // One line per timeout on stdout: what the replica test counts.
+        .hook(hook_fn("print", |expired| async move {
+            println!("timeout hook ran for {}", Escaped(&expired.user));
+            Ok(())
+        }))
         .build();
     let _sweeper = tracker.spawn_sweeper();
     let demo = Demo {

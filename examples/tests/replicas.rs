@@ -1,0 +1,191 @@
+//! Three axum-demo processes sharing one real redis-server: users log in
+//! and work on one replica with their notification socket on another;
+//! every user who goes idle gets exactly one warning and one logout on the
+//! socket, and the timeout hook runs once per user across the replicas,
+//! also when a replica is killed (SIGKILL) mid-run.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, PoisonError, mpsc},
+    thread,
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use test_redis::RedisServer;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::header};
+
+const WARNING: &str = r#"{"TimeoutNotification":{"minutesUntilTimeout":1}}"#;
+const LOGOUT: &str = r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#;
+
+/// One replica process; killed when dropped.
+struct Replica {
+    child: Child,
+    addr: String,
+    hooks: Arc<Mutex<Vec<String>>>,
+}
+
+impl Replica {
+    fn start(redis: &RedisServer) -> Replica {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
+            .args(["--redis", &redis.url(), "--port", "0"])
+            .args(["--timeout-seconds", "3", "--warn-seconds", "1", "--lease-seconds", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the axum-demo binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let seen = Arc::clone(&hooks);
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .strip_prefix("axum demo on http://")
+                    .and_then(|rest| rest.split('/').next())
+                {
+                    let _ = tx.send(addr.to_owned());
+                } else if let Some(user) = line.strip_prefix("timeout hook ran for ") {
+                    seen.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(user.to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the replica prints its address");
+        Replica { child, addr, hooks }
+    }
+
+    fn hooks(&self) -> Vec<String> {
+        self.hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Logs `user` in on `replica`; returns the session cookie.
+async fn log_in(http: &reqwest::Client, replica: &Replica, user: &str) -> String {
+    let response = http
+        .post(format!("http://{}/api/login", replica.addr))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(format!(r#"{{"user":"{user}","password":"demo"}}"#))
+        .send()
+        .await
+        .expect("login answered");
+    assert_eq!(response.status(), 200, "login of {user}");
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    cookie
+}
+
+async fn work(http: &reqwest::Client, replica: &Replica, cookie: &str) {
+    let status = http
+        .get(format!("http://{}/api/me", replica.addr))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, 200);
+}
+
+/// The text messages of the notification socket until it ends.
+async fn socket(replica: &Replica, cookie: &str) -> tokio::task::JoinHandle<Vec<String>> {
+    let mut request = format!("ws://{}/rest/user/timeout/notifications", replica.addr)
+        .into_client_request()
+        .expect("a ws url");
+    request
+        .headers_mut()
+        .insert(header::COOKIE, cookie.parse().expect("a header value"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the socket opens");
+    tokio::spawn(async move {
+        let mut texts = Vec::new();
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(8), ws.next()).await {
+            match message {
+                Message::Text(text) => texts.push(text.to_string()),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        texts
+    })
+}
+
+/// Runs 12 users over 3 replicas; with `kill`, replica 2 is killed after
+/// the users went idle and before anything is due. Returns each user's
+/// socket messages (for sockets on surviving replicas) and the hook runs.
+async fn run(kill: bool) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, usize>) {
+    let redis = RedisServer::start();
+    let mut replicas: Vec<Replica> = (0..3).map(|_| Replica::start(&redis)).collect();
+    let http = reqwest::Client::new();
+    let users: Vec<String> = (0..12).map(|i| format!("user{i}")).collect();
+    let mut sockets = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let cookie = log_in(&http, &replicas[i % 3], user).await;
+        work(&http, &replicas[i % 3], &cookie).await;
+        sockets.push((i, socket(&replicas[(i + 1) % 3], &cookie).await));
+    }
+    if kill {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let victim = &mut replicas[2];
+        victim.child.kill().expect("SIGKILL");
+        let _ = victim.child.wait();
+    }
+    let mut received = BTreeMap::new();
+    for (i, handle) in sockets {
+        let texts = handle.await.expect("the socket task");
+        if !(kill && (i + 1) % 3 == 2) {
+            received.insert(users[i].clone(), texts);
+        }
+    }
+    // Hooks run after the logout is sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut hooks = BTreeMap::new();
+    for replica in &replicas {
+        for user in replica.hooks() {
+            *hooks.entry(user).or_default() += 1;
+        }
+    }
+    (received, hooks)
+}
+
+fn check(received: &BTreeMap<String, Vec<String>>, hooks: &BTreeMap<String, usize>, sockets: usize) {
+    assert_eq!(received.len(), sockets);
+    for (user, texts) in received {
+        assert_eq!(texts, &[WARNING, LOGOUT], "{user}'s socket");
+    }
+    assert_eq!(hooks.len(), 12, "every user's hook ran: {hooks:?}");
+    assert!(hooks.values().all(|n| *n == 1), "once: {hooks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_notify_each_idle_user_once_on_another_replicas_socket() {
+    let (received, hooks) = run(false).await;
+    check(&received, &hooks, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_run_loses_no_logout() {
+    let (received, hooks) = run(true).await;
+    // The 4 users whose socket was on the killed replica lost it with it.
+    check(&received, &hooks, 8);
+}
