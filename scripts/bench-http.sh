@@ -7,9 +7,11 @@
 # Usage: scripts/bench-http.sh [--duration SECONDS] [--rounds N] [--quick]
 #   --quick: 2-second runs, 1 round (checks the script and servers work)
 # Prints a Markdown table: the median over rounds of requests/s and of p50/p99
-# latency, and the ratio of medians to the framework's hello-world (medians,
-# because a shared VM has bursts of noise). Server on CPU 0, wrk on CPU 1
-# when taskset exists.
+# latency, the ratio of medians to the framework's hello-world (medians,
+# because a shared VM has bursts of noise) and, for the Redis stacks, Redis
+# commands per request (INFO commandstats before/after the measured run,
+# background flushes and sweeps included). Server on CPU 0, wrk on CPU 1
+# when taskset exists; the redis-server the script starts shares CPU 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,17 +40,46 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
   pin_server="taskset -c 0"; pin_wrk="taskset -c 1"
 fi
 
+command -v redis-server >/dev/null 2>&1 \
+  || fail "redis-server is missing: install the Debian package redis-server (apt-get install redis-server)"
+
 cargo build --release --locked --quiet -p examples --bin bench-server
 server_bin=target/release/bench-server
 
-# Pairs measured side by side: baseline first.
-pairs=("axum-hello axum-memory" "actix-hello actix-memory")
+# Groups measured side by side: baseline first.
+groups=("axum-hello axum-memory axum-redis" "actix-hello actix-memory actix-redis")
 
 results=$(mktemp)
 log=$(mktemp)
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -f "$results" "$log"; }
+redis_pid=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
+  rm -f "$results" "$log"
+}
 trap cleanup EXIT
+
+# A redis-server of our own on a free port, no persistence.
+redis_port=""
+for _ in $(seq 1 50); do
+  candidate=$((20000 + RANDOM % 30000))
+  redis-cli -p "$candidate" ping >/dev/null 2>&1 && continue
+  $pin_wrk redis-server --port "$candidate" --bind 127.0.0.1 --save '' --appendonly no \
+    --loglevel warning >/dev/null 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 1 50); do
+    redis-cli -p "$candidate" ping >/dev/null 2>&1 && { redis_port=$candidate; break; }
+    sleep 0.1
+  done
+  [ -n "$redis_port" ] && break
+  kill "$redis_pid" 2>/dev/null || true; redis_pid=""
+done
+[ -n "$redis_port" ] || fail "could not start redis-server on a free port"
+redis_calls() {
+  redis-cli -p "$redis_port" info commandstats \
+    | awk -F'[:=,]' '/^cmdstat_/ {sum += $3} END {print sum + 0}'
+}
 
 # to_ms 1.23ms|456.00us|1.01s -> milliseconds
 to_ms() {
@@ -61,7 +92,8 @@ to_ms() {
 
 measure() { # stack
   local stack=$1 url="" out
-  $pin_server "$server_bin" --stack "$stack" --port 0 >"$log" 2>&1 &
+  $pin_server "$server_bin" --stack "$stack" --port 0 \
+    --redis "redis://127.0.0.1:$redis_port" >"$log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do
     url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$log" | head -n 1 || true)
@@ -71,41 +103,52 @@ measure() { # stack
   done
   [ -n "$url" ] || fail "bench-server --stack $stack did not print its URL"
   $pin_wrk wrk -t1 -c32 -d"${warmup}s" -H 'Cookie: sid=alice' "$url" >/dev/null
+  local calls_before calls_after
+  calls_before=$(redis_calls)
   out=$($pin_wrk wrk -t1 -c32 -d"${duration}s" --latency -H 'Cookie: sid=alice' "$url")
+  calls_after=$(redis_calls)
   kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=""
-  local rps p50 p99 errors
+  local rps p50 p99 errors requests per_request="-"
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  case "$stack" in
+    *-redis) per_request=$(awk -v c=$((calls_after - calls_before - 1)) -v r="$requests" \
+      'BEGIN { printf "%.5f", c / r }') ;;
+  esac
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
   p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
   [ -z "$errors" ] || fail "$stack answered $errors requests with an error status"
-  echo "$stack $rps $p50 $p99" >>"$results"
-  printf '  %-14s %10s req/s  p50 %6s ms  p99 %6s ms\n' "$stack" "$rps" "$p50" "$p99" >&2
+  echo "$stack $rps $p50 $p99 $per_request" >>"$results"
+  printf '  %-14s %10s req/s  p50 %6s ms  p99 %6s ms  redis cmds/req %s\n' \
+    "$stack" "$rps" "$p50" "$p99" "$per_request" >&2
 }
 
 echo "measuring: ${rounds} round(s) of ${duration}s per server, interleaved" >&2
 for round in $(seq 1 "$rounds"); do
   echo "round $round" >&2
-  for pair in "${pairs[@]}"; do
-    for stack in $pair; do measure "$stack"; done
+  for group in "${groups[@]}"; do
+    for stack in $group; do measure "$stack"; done
   done
 done
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "Machine: ${cpu:-unknown CPU}, $(nproc) cores; $(rustc --version); wrk -t1 -c32 -d${duration}s, ${rounds} round(s), medians"
+echo "Machine: ${cpu:-unknown CPU}, $(nproc) cores; $(rustc --version); $(redis-server --version | awk '{print $1, $2, $3}'); wrk -t1 -c32 -d${duration}s, ${rounds} round(s), medians"
 echo
-echo "| server | requests/s | p50 ms | p99 ms | vs its hello-world |"
-echo "|---|---:|---:|---:|---:|"
+echo "| server | requests/s | p50 ms | p99 ms | vs its hello-world | Redis commands/request |"
+echo "|---|---:|---:|---:|---:|---:|"
 median() { # stack column
   awk -v s="$1" -v c="$2" '$1 == s {print $c}' "$results" | sort -g \
     | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
-for pair in "${pairs[@]}"; do
-  base_rps=$(median "${pair%% *}" 2)
-  for stack in $pair; do
+for group in "${groups[@]}"; do
+  base_rps=$(median "${group%% *}" 2)
+  for stack in $group; do
+    cmds="-"
+    case "$stack" in *-redis) cmds=$(median "$stack" 5) ;; esac
     awk -v s="$stack" -v r="$(median "$stack" 2)" -v p50="$(median "$stack" 3)" \
-        -v p99="$(median "$stack" 4)" -v b="$base_rps" \
-      'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.3f |\n", s, r, p50, p99, r / b }'
+        -v p99="$(median "$stack" 4)" -v b="$base_rps" -v c="$cmds" \
+      'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.3f | %s |\n", s, r, p50, p99, r / b, c }'
   done
 done

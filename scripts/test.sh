@@ -50,9 +50,12 @@ ensure_package() {
 
 ensure_component fmt rustfmt
 ensure_component clippy clippy
-# System parts the tests start themselves: Chromium, Node.js and npm for the
-# browser test (e2e/, playwright-core with the system Chromium).
-for dep in chromium:chromium node:nodejs npm:npm ${TEST_SYSTEM_DEPS:-}; do
+# System parts the tests start themselves: redis-server and redis-cli (each
+# Redis test starts its own servers and cluster on free ports), Chromium,
+# Node.js and npm for the browser test (e2e/, playwright-core with the
+# system Chromium).
+for dep in redis-server:redis-server redis-cli:redis-tools chromium:chromium node:nodejs npm:npm \
+  ${TEST_SYSTEM_DEPS:-}; do
   ensure_package "${dep%%:*}" "${dep##*:}"
 done
 

@@ -31,8 +31,8 @@ impl fmt::Debug for RedisSessions {
 impl RedisSessions {
     /// Connects to the Redis at `url`.
     pub async fn connect(url: &str, prefix: &str) -> std::result::Result<Self, String> {
-        let client = redis::Client::open(url)
-            .map_err(|e| format!("{url:?} is not a Redis address: {e}"))?;
+        let client =
+            redis::Client::open(url).map_err(|e| format!("{url:?} is not a Redis address: {e}"))?;
         let conn = ConnectionManager::new(client)
             .await
             .map_err(|e| format!("cannot reach Redis at {url} for the sessions: {e}"))?;

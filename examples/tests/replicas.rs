@@ -31,7 +31,14 @@ impl Replica {
     fn start(redis: &RedisServer) -> Replica {
         let mut child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
             .args(["--redis", &redis.url(), "--port", "0"])
-            .args(["--timeout-seconds", "3", "--warn-seconds", "1", "--lease-seconds", "2"])
+            .args([
+                "--timeout-seconds",
+                "3",
+                "--warn-seconds",
+                "1",
+                "--lease-seconds",
+                "2",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -85,14 +92,13 @@ async fn log_in(http: &reqwest::Client, replica: &Replica, user: &str) -> String
         .await
         .expect("login answered");
     assert_eq!(response.status(), 200, "login of {user}");
-    let cookie = response
+    response
         .headers()
         .get(header::SET_COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
-        .to_owned();
-    cookie
+        .to_owned()
 }
 
 async fn work(http: &reqwest::Client, replica: &Replica, cookie: &str) {
@@ -119,7 +125,9 @@ async fn socket(replica: &Replica, cookie: &str) -> tokio::task::JoinHandle<Vec<
         .expect("the socket opens");
     tokio::spawn(async move {
         let mut texts = Vec::new();
-        while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(8), ws.next()).await {
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(8), ws.next()).await
+        {
             match message {
                 Message::Text(text) => texts.push(text.to_string()),
                 Message::Close(_) => break,
@@ -168,7 +176,11 @@ async fn run(kill: bool) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, usi
     (received, hooks)
 }
 
-fn check(received: &BTreeMap<String, Vec<String>>, hooks: &BTreeMap<String, usize>, sockets: usize) {
+fn check(
+    received: &BTreeMap<String, Vec<String>>,
+    hooks: &BTreeMap<String, usize>,
+    sockets: usize,
+) {
     assert_eq!(received.len(), sockets);
     for (user, texts) in received {
         assert_eq!(texts, &[WARNING, LOGOUT], "{user}'s socket");
@@ -188,4 +200,23 @@ async fn a_replica_killed_mid_run_loses_no_logout() {
     let (received, hooks) = run(true).await;
     // The 4 users whose socket was on the killed replica lost it with it.
     check(&received, &hooks, 8);
+}
+
+#[test]
+fn the_sweep_benchmark_runs_with_tiny_sizes() {
+    let redis = RedisServer::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_redis-sweep-bench"))
+        .args(["--redis", &redis.url(), "--keys", "2000", "--due", "200"])
+        .output()
+        .expect("redis-sweep-bench starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("claimed and delivered 200 due logouts"),
+        "{stdout}"
+    );
 }

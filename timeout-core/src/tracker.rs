@@ -29,6 +29,8 @@ pub(crate) const CLAIM_BATCH: usize = 1_000;
 /// Hooks of sweeper-claimed timeouts running at once; beyond it the sweep
 /// waits, so a slow hook target (a license server) is not flooded.
 const MAX_RUNNING_HOOKS: usize = 256;
+/// Sweep batches whose hooks run at once in the background.
+const MAX_RUNNING_BATCHES: usize = 4;
 /// At most one "store unreachable" error per this many milliseconds: an
 /// outage must not turn every request into a log line.
 const STORE_ERROR_LOG_EVERY_MS: u64 = 10_000;
@@ -515,33 +517,48 @@ impl Tracker {
                 .claim_due(now, self.inner.timing, CLAIM_BATCH)
                 .await?;
             let claimed = due.len();
+            // Deadlines are on the store's clock when it has one.
+            let now = self.inner.store.now().unwrap_or(now);
+            let mut events = Vec::with_capacity(claimed);
+            let mut warning_claims = Vec::new();
             let mut expired = Vec::new();
+            // Notify first for the whole batch, in one call to the other
+            // replicas: hooks may be slow.
             for event in due {
                 match event {
                     Due::Warning(warning) => {
-                        // Deadlines are on the store's clock when it has one.
-                        let now = self.inner.store.now().unwrap_or(now);
-                        self.warn(&warning, now).await;
+                        let event = warning_event(&warning, now);
+                        self.inner.hub.deliver(&event);
+                        events.push(event);
+                        warning_claims.extend(warning.claim);
                         report.warnings += 1;
                     }
                     Due::Expiry(e) => {
-                        // Notify first for the whole batch: hooks may be slow.
-                        self.announce_logout(&e).await;
+                        let event = logout_event(&e);
+                        self.inner.hub.deliver(&event);
+                        audit::timed_out(&e);
+                        events.push(event);
                         expired.push(e);
                     }
                 }
             }
+            if !events.is_empty()
+                && let Err(err) = self.inner.store.publish_all(&events).await
+            {
+                tracing::warn!(target: "timeout", "could not send notifications to the other replicas: {err}");
+            }
+            self.acknowledge(&warning_claims, "warnings").await;
             report.logouts += expired.len();
-            for e in expired {
+            if !expired.is_empty() {
                 match background.as_deref_mut() {
                     Some(set) => {
-                        while set.len() >= MAX_RUNNING_HOOKS {
+                        while set.len() >= MAX_RUNNING_BATCHES {
                             set.join_next().await;
                         }
                         let tracker = self.clone();
-                        set.spawn(async move { tracker.run_hooks(&e).await });
+                        set.spawn(async move { tracker.finish_logouts(expired).await });
                     }
-                    None => self.run_hooks(&e).await,
+                    None => self.finish_logouts(expired).await,
                 }
             }
             if claimed < CLAIM_BATCH {
@@ -617,32 +634,9 @@ impl Tracker {
         }
     }
 
-    async fn warn(&self, warning: &DueWarning, now: Timestamp) {
-        let event = KeyEvent {
-            key: warning.key.clone(),
-            notification: Notification::warning(warning.deadline.saturating_since(now)),
-            sessions: Vec::new(),
-            id: warning.claim.as_ref().map(|c| c.0.clone()),
-        };
-        self.inner.hub.deliver(&event);
-        if let Err(err) = self.inner.store.publish(&event).await {
-            tracing::warn!(target: "timeout", "could not send a warning to the other replicas: {err}");
-        }
-        if let Some(claim) = &warning.claim
-            && let Err(err) = self.inner.store.ack(std::slice::from_ref(claim)).await
-        {
-            tracing::warn!(target: "timeout", "could not acknowledge a warning: {err}");
-        }
-    }
-
     /// Notifies and records a claimed timeout.
     async fn announce_logout(&self, expired: &Expired) {
-        let event = KeyEvent {
-            key: expired.key.clone(),
-            notification: Notification::logout(),
-            sessions: expired.sessions.clone(),
-            id: expired.claim.as_ref().map(|c| c.0.clone()),
-        };
+        let event = logout_event(expired);
         self.inner.hub.deliver(&event);
         if let Err(err) = self.inner.store.publish(&event).await {
             tracing::warn!(target: "timeout", "could not send a logout to the other replicas: {err}");
@@ -661,15 +655,57 @@ impl Tracker {
                 );
             }
         }
-        if let Some(claim) = &expired.claim
-            && let Err(err) = self.inner.store.ack(std::slice::from_ref(claim)).await
+    }
+
+    /// Runs the hooks of a sweep's logouts, several keys at once (each
+    /// key's hooks in order), then acknowledges their claims in one call.
+    async fn finish_logouts(&self, expired: Vec<Expired>) {
+        let mut claims = Vec::with_capacity(expired.len());
+        let mut running = JoinSet::new();
+        for e in expired {
+            while running.len() >= MAX_RUNNING_HOOKS {
+                running.join_next().await;
+            }
+            claims.extend(e.claim.clone());
+            let tracker = self.clone();
+            running.spawn(async move { tracker.run_hooks(&e).await });
+        }
+        while running.join_next().await.is_some() {}
+        self.acknowledge(&claims, "logouts").await;
+    }
+
+    async fn acknowledge(&self, claims: &[crate::Claim], what: &str) {
+        if !claims.is_empty()
+            && let Err(err) = self.inner.store.ack(claims).await
         {
-            tracing::warn!(target: "timeout", "could not acknowledge a logout: {err}");
+            tracing::warn!(target: "timeout", "could not acknowledge {what}: {err}");
         }
     }
 
     async fn logout_now(&self, expired: &Expired) {
         self.announce_logout(expired).await;
         self.run_hooks(expired).await;
+        if let Some(claim) = &expired.claim {
+            self.acknowledge(std::slice::from_ref(claim), "a logout")
+                .await;
+        }
+    }
+}
+
+fn warning_event(warning: &DueWarning, now: Timestamp) -> KeyEvent {
+    KeyEvent {
+        key: warning.key.clone(),
+        notification: Notification::warning(warning.deadline.saturating_since(now)),
+        sessions: Vec::new(),
+        id: warning.claim.as_ref().map(|c| c.0.clone()),
+    }
+}
+
+fn logout_event(expired: &Expired) -> KeyEvent {
+    KeyEvent {
+        key: expired.key.clone(),
+        notification: Notification::logout(),
+        sessions: expired.sessions.clone(),
+        id: expired.claim.as_ref().map(|c| c.0.clone()),
     }
 }

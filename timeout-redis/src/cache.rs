@@ -115,7 +115,12 @@ impl Cache {
     pub(crate) fn pending_deadline(&self, key: &str) -> Option<u64> {
         let shard = self.shard(key);
         let entry = shard.map.get(key)?;
-        (entry.pending > 0).then(|| entry.pending.saturating_add(entry.timeout).min(entry.absolute))
+        (entry.pending > 0).then(|| {
+            entry
+                .pending
+                .saturating_add(entry.timeout)
+                .min(entry.absolute)
+        })
     }
 
     /// Puts back activity whose flush failed, so it is sent again.

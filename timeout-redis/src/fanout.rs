@@ -20,9 +20,9 @@ use crate::cache::Cache;
 pub(crate) struct Message {
     /// The sending replica: it has delivered the event itself already.
     pub(crate) r: String,
-    /// An event for the subscribers of its key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) e: Option<KeyEvent>,
+    /// Events for the subscribers of their keys (a sweep's batch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) e: Vec<KeyEvent>,
     /// A key that ended (with `s`, only that session of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) k: Option<String>,
@@ -63,7 +63,7 @@ impl FanIn {
             return;
         }
         self.received.fetch_add(1, Relaxed);
-        if let Some(event) = message.e {
+        for event in message.e {
             if event.notification.is_logout() {
                 self.cache.forget(&event.key, None);
             }

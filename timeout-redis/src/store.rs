@@ -588,7 +588,7 @@ impl Inner {
     async fn announce_end(&self, key: &str, session: Option<&str>) {
         let message = Message {
             r: self.fan_in.replica.clone(),
-            e: None,
+            e: Vec::new(),
             k: Some(key.to_owned()),
             s: session.map(str::to_owned),
         };
@@ -729,15 +729,23 @@ impl Store for RedisStore {
     }
 
     async fn publish(&self, event: &KeyEvent) -> Result<(), StoreError> {
+        self.publish_all(std::slice::from_ref(event)).await
+    }
+
+    async fn publish_all(&self, events: &[KeyEvent]) -> Result<(), StoreError> {
         let inner = &self.inner;
-        inner
-            .publish(&Message {
-                r: inner.fan_in.replica.clone(),
-                e: Some(event.clone()),
-                k: None,
-                s: None,
-            })
-            .await
+        // One message per 1000 events keeps each one reasonably small.
+        for chunk in events.chunks(1_000) {
+            inner
+                .publish(&Message {
+                    r: inner.fan_in.replica.clone(),
+                    e: chunk.to_vec(),
+                    k: None,
+                    s: None,
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     fn now(&self) -> Option<Timestamp> {

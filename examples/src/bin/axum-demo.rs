@@ -110,7 +110,11 @@ fn run_replicas(args: &DemoArgs) -> ExitCode {
     }
     let mut children: Vec<Child> = Vec::new();
     for i in 0..args.replicas {
-        let port = if args.port == 0 { 0 } else { args.port.saturating_add(i) };
+        let port = if args.port == 0 {
+            0
+        } else {
+            args.port.saturating_add(i)
+        };
         match Command::new(&exe)
             .args(&passed)
             .args(["--port", &port.to_string()])
@@ -126,7 +130,10 @@ fn run_replicas(args: &DemoArgs) -> ExitCode {
     }
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        if children.iter_mut().any(|c| !matches!(c.try_wait(), Ok(None))) {
+        if children
+            .iter_mut()
+            .any(|c| !matches!(c.try_wait(), Ok(None)))
+        {
             children.iter_mut().for_each(|c| drop(c.kill()));
             return ExitCode::FAILURE;
         }

@@ -3,28 +3,40 @@
 //! timeout in front.
 //!
 //! ```text
-//! bench-server --stack axum-hello|axum-memory|actix-hello|actix-memory [--port PORT]
+//! bench-server --stack axum-hello|axum-memory|axum-redis|actix-hello|actix-memory|actix-redis
+//!     [--port PORT] [--redis URL]
 //! ```
 //! The timeout stacks identify the caller from the cookie `sid=<user>` (the
 //! session id and the user are that value), so wrk can send one fixed
 //! logged-in cookie and every request is a read-only request of a hot
 //! session.
 
-use std::{net::TcpListener, process::ExitCode};
+use std::{net::TcpListener, process::ExitCode, sync::Arc};
 
 use timeout_core::{Identity, Policy, Subject, SubjectError, Tracker};
+use timeout_redis::RedisStore;
 
 const HELLO: &str = "Hello, World!";
-const USAGE: &str =
-    "usage: bench-server --stack axum-hello|axum-memory|actix-hello|actix-memory [--port PORT]";
+const USAGE: &str = "usage: bench-server --stack \
+    axum-hello|axum-memory|axum-redis|actix-hello|actix-memory|actix-redis [--port PORT] [--redis URL]";
+
+/// Which timeout store sits in front of the hello-world, if any.
+#[derive(Clone)]
+enum Timeout {
+    None,
+    Memory,
+    Redis(String),
+}
 
 fn main() -> ExitCode {
     let mut stack = None;
     let mut port = 0u16;
+    let mut redis = "redis://127.0.0.1:6379".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--stack", Some(value)) => stack = Some(value),
+            ("--redis", Some(value)) => redis = value,
             ("--port", Some(value)) => match value.parse() {
                 Ok(p) => port = p,
                 Err(_) => return usage(&format!("--port {value:?}: expected 0-65535")),
@@ -45,12 +57,16 @@ fn main() -> ExitCode {
     if let Ok(addr) = listener.local_addr() {
         println!("{stack} on http://{addr}/");
     }
-    let result = match stack.as_str() {
-        "axum-hello" => axum_server(listener, None),
-        "axum-memory" => axum_server(listener, Some(tracker())),
-        "actix-hello" => actix_server(listener, None),
-        "actix-memory" => actix_server(listener, Some(tracker())),
-        other => return usage(&format!("unknown stack {other:?}")),
+    let (framework, timeout) = match stack.split_once('-') {
+        Some((framework, "hello")) => (framework, Timeout::None),
+        Some((framework, "memory")) => (framework, Timeout::Memory),
+        Some((framework, "redis")) => (framework, Timeout::Redis(redis)),
+        _ => return usage(&format!("unknown stack {stack:?}")),
+    };
+    let result = match framework {
+        "axum" => axum_server(listener, timeout),
+        "actix" => actix_server(listener, timeout),
+        other => return usage(&format!("unknown framework {other:?}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,11 +82,24 @@ fn usage(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The production defaults: enabled, 480 minutes, a warning 1 minute before.
-fn tracker() -> Tracker {
+/// The production defaults (enabled, 480 minutes, a warning 1 minute
+/// before) on the chosen store; built inside the server's runtime, where
+/// the Redis store runs its background work.
+async fn tracker(timeout: Timeout) -> std::io::Result<Option<Tracker>> {
     let policy = Policy::from_properties("timeout.session.enabled=true")
         .unwrap_or_else(|e| unreachable!("a constant policy is valid: {e}"));
-    Tracker::new(policy)
+    Ok(match timeout {
+        Timeout::None => None,
+        Timeout::Memory => Some(Tracker::new(policy)),
+        Timeout::Redis(url) => {
+            let store = RedisStore::builder(url)
+                .prefix("bench")
+                .connect()
+                .await
+                .map_err(std::io::Error::other)?;
+            Some(Tracker::builder(policy).store(Arc::new(store)).build())
+        }
+    })
 }
 
 /// `sid=<user>` from a `Cookie` header value.
@@ -87,7 +116,7 @@ fn identity(cookie: Option<&[u8]>) -> Result<Identity, SubjectError> {
     }
 }
 
-fn axum_server(listener: TcpListener, tracker: Option<Tracker>) -> std::io::Result<()> {
+fn axum_server(listener: TcpListener, timeout: Timeout) -> std::io::Result<()> {
     use axum::{Router, routing::get};
     use timeout_tower::{SessionTimeout, identify_fn};
 
@@ -95,6 +124,7 @@ fn axum_server(listener: TcpListener, tracker: Option<Tracker>) -> std::io::Resu
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let tracker = tracker(timeout).await?;
         let _sweeper = tracker.as_ref().map(Tracker::spawn_sweeper);
         let mut app = Router::new().route("/", get(|| async { HELLO }));
         if let Some(tracker) = tracker {
@@ -112,11 +142,12 @@ fn axum_server(listener: TcpListener, tracker: Option<Tracker>) -> std::io::Resu
     })
 }
 
-fn actix_server(listener: TcpListener, tracker: Option<Tracker>) -> std::io::Result<()> {
+fn actix_server(listener: TcpListener, timeout: Timeout) -> std::io::Result<()> {
     use actix_web::{App, HttpRequest, HttpServer, web};
     use timeout_actix::{SessionTimeout, identify_fn};
 
     actix_web::rt::System::new().block_on(async move {
+        let tracker = tracker(timeout).await?;
         let _sweeper = tracker.as_ref().map(Tracker::spawn_sweeper);
         let server = match tracker {
             None => HttpServer::new(|| App::new().route("/", web::get().to(|| async { HELLO })))

@@ -225,6 +225,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Sends a sweep's `events` to the other replicas, in as few calls as
+    /// the store can.
+    async fn publish_all(&self, events: &[KeyEvent]) -> Result<(), StoreError> {
+        for event in events {
+            self.publish(event).await?;
+        }
+        Ok(())
+    }
+
     /// Gives the store the sink where events from other replicas go.
     fn attach(&self, sink: EventSink) {
         let _ = sink;
