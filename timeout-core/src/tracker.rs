@@ -26,10 +26,11 @@ use crate::{
 
 /// How many due events one store call claims.
 pub(crate) const CLAIM_BATCH: usize = 1_000;
-/// Hooks of sweeper-claimed timeouts running at once; beyond it the sweep
+/// Hooks of one sweep batch's timeouts running at once; beyond it the batch
 /// waits, so a slow hook target (a license server) is not flooded.
 const MAX_RUNNING_HOOKS: usize = 256;
-/// Sweep batches whose hooks run at once in the background.
+/// Sweep batches whose hooks run at once in the background: with
+/// [`MAX_RUNNING_HOOKS`], at most 1,024 hooks at a time.
 const MAX_RUNNING_BATCHES: usize = 4;
 /// At most one "store unreachable" error per this many milliseconds: an
 /// outage must not turn every request into a log line.
@@ -658,20 +659,26 @@ impl Tracker {
     }
 
     /// Runs the hooks of a sweep's logouts, several keys at once (each
-    /// key's hooks in order), then acknowledges their claims in one call.
+    /// key's hooks in order), and acknowledges each claim once its own
+    /// hooks are done: a slow hook holds back only its own claim, never the
+    /// batch's, so no other logout outlives its lease and runs twice.
     async fn finish_logouts(&self, expired: Vec<Expired>) {
-        let mut claims = Vec::with_capacity(expired.len());
         let mut running = JoinSet::new();
         for e in expired {
             while running.len() >= MAX_RUNNING_HOOKS {
                 running.join_next().await;
             }
-            claims.extend(e.claim.clone());
             let tracker = self.clone();
-            running.spawn(async move { tracker.run_hooks(&e).await });
+            running.spawn(async move {
+                tracker.run_hooks(&e).await;
+                if let Some(claim) = &e.claim {
+                    tracker
+                        .acknowledge(std::slice::from_ref(claim), "a logout")
+                        .await;
+                }
+            });
         }
         while running.join_next().await.is_some() {}
-        self.acknowledge(&claims, "logouts").await;
     }
 
     async fn acknowledge(&self, claims: &[crate::Claim], what: &str) {
