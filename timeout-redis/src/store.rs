@@ -475,7 +475,7 @@ impl Inner {
         hint.swept.store(reply.server_time()?, Relaxed);
         hint.next
             .store(u64::try_from(reply.int(1)?).unwrap_or(u64::MAX), Relaxed);
-        let mut out = Vec::with_capacity((reply.len() - 2) / 3);
+        let mut out = Vec::with_capacity(reply.len().saturating_sub(2) / 3);
         for i in (2..reply.len()).step_by(3) {
             let (kind, event, id) = (reply.text(i)?, reply.text(i + 1)?, reply.text(i + 2)?);
             out.push(match kind {
