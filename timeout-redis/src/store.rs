@@ -250,7 +250,13 @@ impl Inner {
                 source: Box::new(err),
             }
         } else {
-            corrupt(format!("Redis refused a timeout command: {err}"))
+            // Redis answered, with an error of its own (out of memory, a
+            // read-only replica, missing permissions): say so, not "corrupt".
+            StoreError::Corrupt(format!(
+                "Redis at {} refused a timeout command ({err}); check its log, its maxmemory \
+                 and ACL settings, and that the address is a writable primary",
+                self.settings.what
+            ))
         }
     }
 

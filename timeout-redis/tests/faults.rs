@@ -5,14 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{builder, replica, replica_on, sleep_ms, subject, total_hooks};
+use support::{allowed, builder, replica, replica_on, sleep_ms, subject, total_hooks};
 use test_redis::RedisServer;
 use timeout_core::{Decision, Policy, RequestKind, SkewedClock, StoreUnavailable, SystemClock};
 use timeout_redis::{RedisStore, RedisStoreError};
-
-fn allowed(decision: Decision) -> bool {
-    matches!(decision, Decision::Allowed { .. })
-}
 
 fn policy(unavailable: StoreUnavailable) -> Policy {
     Policy::builder()

@@ -5,13 +5,9 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use support::{policy, replica, sleep_ms, subject, total_hooks};
+use support::{allowed, policy, replica, sleep_ms, subject, total_hooks};
 use test_redis::RedisServer;
 use timeout_core::{Decision, Notification, RequestKind, Store, Timestamp, Timing};
-
-fn allowed(decision: Decision) -> bool {
-    matches!(decision, Decision::Allowed { .. })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_logs_out_once_and_remembers_the_session() {

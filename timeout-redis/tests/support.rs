@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use timeout_core::{Clock, Policy, Subject, SystemClock, Tracker, hook_fn};
+use timeout_core::{Clock, Decision, Policy, Subject, SystemClock, Tracker, hook_fn};
 use timeout_redis::{RedisStore, RedisStoreBuilder};
 
 /// One application replica: a tracker on its own store and connection.
@@ -99,4 +99,9 @@ pub fn total_hooks<'a>(replicas: impl IntoIterator<Item = &'a Replica>) -> BTree
 
 pub async fn sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Whether the gate let the request in as tracked.
+pub fn allowed(decision: Decision) -> bool {
+    matches!(decision, Decision::Allowed { .. })
 }

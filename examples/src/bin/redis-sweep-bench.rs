@@ -84,15 +84,18 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn used_memory(redis: &str) -> Result<u64, String> {
+async fn connection(redis: &str) -> Result<redis::aio::MultiplexedConnection, String> {
     let client = redis::Client::open(redis).map_err(|e| e.to_string())?;
-    let mut conn = client
+    client
         .get_multiplexed_async_connection()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot reach Redis at {redis}: {e}"))
+}
+
+async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64, String> {
     let info: String = redis::cmd("INFO")
         .arg("memory")
-        .query_async(&mut conn)
+        .query_async(conn)
         .await
         .map_err(|e| e.to_string())?;
     info.lines()
@@ -101,28 +104,20 @@ async fn used_memory(redis: &str) -> Result<u64, String> {
         .ok_or_else(|| "INFO memory has no used_memory".to_owned())
 }
 
-async fn flushall(redis: &str) -> Result<(), String> {
-    let client = redis::Client::open(redis).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())?;
+async fn run(args: &Args) -> Result<(), String> {
+    let mut conn = connection(&args.redis).await?;
     redis::cmd("FLUSHALL")
         .arg("ASYNC")
         .query_async::<()>(&mut conn)
         .await
-        .map_err(|e| e.to_string())
-}
-
-async fn run(args: &Args) -> Result<(), String> {
-    flushall(&args.redis).await?;
+        .map_err(|e| e.to_string())?;
     let store = RedisStore::builder(&args.redis)
         .prefix("sweep")
         .shards(args.shards)
         .connect()
         .await
         .map_err(|e| e.to_string())?;
-    let empty = used_memory(&args.redis).await?;
+    let empty = used_memory(&mut conn).await?;
     let timing = Timing {
         warn_before: Duration::ZERO,
         remember: Duration::from_secs(3600),
@@ -163,7 +158,7 @@ async fn run(args: &Args) -> Result<(), String> {
             failures.load(Ordering::Relaxed)
         ));
     }
-    let full = used_memory(&args.redis).await?;
+    let full = used_memory(&mut conn).await?;
     let per_key = full.saturating_sub(empty) as f64 / args.keys as f64;
     println!(
         "filled {} keys in {:.1} s; Redis used_memory {} -> {} bytes: {per_key:.0} bytes per tracked key",
