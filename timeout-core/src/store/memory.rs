@@ -21,6 +21,9 @@ use std::{
 
 use async_trait::async_trait;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use thin_vec::ThinVec;
+
+use self::names::Names;
 
 use super::{Cause, Due, DueWarning, Expired, Store, StoreError, Timing, Touch, TouchOutcome};
 use crate::{RequestKind, Timestamp, clock::duration_millis};
@@ -42,9 +45,8 @@ const REMOVED: u8 = 2;
 /// removal) happens under the shard lock, which orders them; the sweeper's
 /// lock-free reads are hints it checks again under the lock.
 struct Entry {
-    key: Box<str>,
-    /// The user, when it differs from the key (scope session).
-    user: Option<Box<str>>,
+    /// The key, and the user when it differs from the key (scope session).
+    names: Names,
     /// Whether the key is itself a session id (scope session).
     key_is_session: bool,
     absolute_deadline: u64,
@@ -85,8 +87,12 @@ impl Entry {
         }
     }
 
+    fn key(&self) -> &str {
+        self.names.key()
+    }
+
     fn user(&self) -> &str {
-        self.user.as_deref().unwrap_or(&self.key)
+        self.names.user()
     }
 
     fn is_live(&self) -> bool {
@@ -98,20 +104,22 @@ impl Entry {
 /// the shard lock, so the request path reads it without a lock of its own.
 struct Slot {
     entry: Arc<Entry>,
-    /// Sessions sharing the key besides the key itself (scope user).
-    others: Vec<Box<str>>,
+    /// Sessions sharing the key besides the key itself (scope user); a thin
+    /// vector, so a slot is two words and a key without others allocates
+    /// nothing here.
+    others: ThinVec<Box<str>>,
 }
 
 impl Slot {
     fn has_session(&self, session: &str) -> bool {
-        (self.entry.key_is_session && session == &*self.entry.key)
+        (self.entry.key_is_session && self.entry.names.is_key(session))
             || self.others.iter().any(|s| &**s == session)
     }
 
     fn sessions(&self) -> Vec<String> {
         let mut all = Vec::with_capacity(self.others.len() + 1);
         if self.entry.key_is_session {
-            all.push(self.entry.key.to_string());
+            all.push(self.entry.key().to_owned());
         }
         all.extend(self.others.iter().map(|s| s.to_string()));
         all
@@ -260,12 +268,12 @@ impl MemoryStore {
     }
 
     fn rehash(&self) -> impl Fn(&Slot) -> u64 + '_ {
-        |slot| self.hasher.hash_one(&*slot.entry.key)
+        |slot| self.hasher.hash_one(slot.entry.key())
     }
 
     fn lookup(&self, hash: u64, key: &str) -> Option<Arc<Entry>> {
         read(self.shard(hash))
-            .find(hash, |slot| &*slot.entry.key == key)
+            .find(hash, |slot| slot.entry.names.is_key(key))
             .map(|slot| slot.entry.clone())
     }
 
@@ -277,7 +285,7 @@ impl MemoryStore {
         let now = t.now.as_millis();
         let shortened = {
             let table = read(self.shard(hash));
-            match table.find(hash, |slot| &*slot.entry.key == t.key) {
+            match table.find(hash, |slot| slot.entry.names.is_key(t.key)) {
                 Some(slot) if slot.has_session(t.session) && now < slot.entry.deadline() => {
                     let (deadline, shortened) = record(&slot.entry, t, now);
                     if !shortened {
@@ -299,7 +307,7 @@ impl MemoryStore {
     fn touch_exclusive(&self, hash: u64, t: &Touch<'_>, now: u64) -> TouchOutcome {
         let mut table = write(self.shard(hash));
         let mut expired = None;
-        if let Ok(mut found) = table.find_entry(hash, |slot| &*slot.entry.key == t.key) {
+        if let Ok(mut found) = table.find_entry(hash, |slot| slot.entry.names.is_key(t.key)) {
             let member = found.get().has_session(t.session);
             if now < found.get().entry.deadline() {
                 // A member got here because another request held the slot
@@ -331,11 +339,10 @@ impl MemoryStore {
             return TouchOutcome::Refused;
         }
         let entry = Arc::new(new_entry(t, now));
-        let others = if entry.key_is_session {
-            Vec::new()
-        } else {
-            vec![t.session.into()]
-        };
+        let mut others = ThinVec::new();
+        if !entry.key_is_session {
+            others.push(t.session.into());
+        }
         table.insert_unique(
             hash,
             Slot {
@@ -374,7 +381,7 @@ impl MemoryStore {
             let mut remembered = lock(&self.remembered);
             let at_time = remembered.by_time.entry(until).or_default();
             if entry.key_is_session {
-                at_time.push(entry.key.clone());
+                at_time.push(entry.key().into());
             }
             at_time.extend(slot.others.iter().cloned());
             for s in &sessions {
@@ -382,7 +389,7 @@ impl MemoryStore {
             }
         }
         Expired {
-            key: entry.key.to_string(),
+            key: entry.key().to_owned(),
             user: entry.user().to_owned(),
             sessions,
             deadline: Timestamp::from_millis(entry.deadline()),
@@ -406,7 +413,7 @@ impl MemoryStore {
         now: u64,
         timing: Timing,
     ) -> Result<Option<Expired>, Arc<Entry>> {
-        let hash = self.hash(&entry.key);
+        let hash = self.hash(entry.key());
         let mut table = write(self.shard(hash));
         let Ok(found) = table.find_entry(hash, |slot| Arc::ptr_eq(&slot.entry, &entry)) else {
             return Ok(None); // claimed at the gate or removed meanwhile
@@ -459,7 +466,7 @@ impl MemoryStore {
                 {
                     entry.warned_for.store(deadline, Relaxed);
                     out.push(Due::Warning(DueWarning {
-                        key: entry.key.to_string(),
+                        key: entry.key().to_owned(),
                         deadline: Timestamp::from_millis(deadline),
                         claim: None,
                     }));
@@ -496,7 +503,7 @@ impl MemoryStore {
     fn remove_key(&self, key: &str, session: Option<&str>) -> bool {
         let hash = self.hash(key);
         let mut table = write(self.shard(hash));
-        let Ok(mut found) = table.find_entry(hash, |slot| &*slot.entry.key == key) else {
+        let Ok(mut found) = table.find_entry(hash, |slot| slot.entry.names.is_key(key)) else {
             return false;
         };
         if let Some(session) = session {
@@ -518,8 +525,7 @@ impl MemoryStore {
 
 fn new_entry(t: &Touch<'_>, now: u64) -> Entry {
     Entry {
-        key: t.key.into(),
-        user: (t.user != t.key).then(|| t.user.into()),
+        names: Names::new(t.key, t.user),
         key_is_session: t.session == t.key,
         absolute_deadline: t
             .absolute_lifetime
@@ -620,5 +626,6 @@ impl Store for MemoryStore {
     }
 }
 
+mod names;
 #[cfg(test)]
 mod tests;
