@@ -2,7 +2,11 @@
 # Whole-server benchmark: release servers with one worker thread each,
 # measured with wrk (-t1 -c32) after a warm-up, interleaved A B A B so that
 # machine noise hits both sides of a ratio alike. Every request sends the
-# same logged-in cookie, so each is a read-only request of a hot session.
+# same logged-in cookie (from the stack's GET /login), so each is a
+# read-only request of a hot session. Beside our layer and middleware it
+# measures the anchors: idle timeouts done with tower-sessions
+# (Expiry::OnInactivity, with_always_save) and actix-session
+# (TtlExtensionPolicy::OnEveryRequest); see bench/src/bin/bench-server.rs.
 #
 # Usage: scripts/bench-http.sh [--duration SECONDS] [--rounds N] [--quick]
 #   --quick: 2-second runs, 1 round (checks the script and servers work)
@@ -43,11 +47,14 @@ fi
 command -v redis-server >/dev/null 2>&1 \
   || fail "redis-server is missing: install the Debian package redis-server (apt-get install redis-server)"
 
-cargo build --release --locked --quiet -p examples --bin bench-server
+cargo build --release --locked --quiet -p bench --bin bench-server
 server_bin=target/release/bench-server
 
 # Groups measured side by side: baseline first.
-groups=("axum-hello axum-memory axum-redis" "actix-hello actix-memory actix-redis")
+groups=(
+  "axum-hello axum-memory axum-redis axum-tower-sessions-memory axum-tower-sessions-redis"
+  "actix-hello actix-memory actix-redis actix-session-redis"
+)
 
 results=$(mktemp)
 log=$(mktemp)
@@ -90,8 +97,18 @@ to_ms() {
     else print v }'
 }
 
+# The name=value of the Set-Cookie that GET /login answers on 127.0.0.1:port.
+login_cookie() { # port
+  local cookie
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+  cookie=$(tr -d '\r' <&3 | awk 'tolower($0) ~ /^set-cookie:/ { sub(/^[^:]*: */, ""); sub(/;.*/, ""); print; exit }')
+  exec 3<&-
+  printf '%s' "$cookie"
+}
+
 measure() { # stack
-  local stack=$1 url="" out
+  local stack=$1 url="" out cookie
   $pin_server "$server_bin" --stack "$stack" --port 0 \
     --redis "redis://127.0.0.1:$redis_port" >"$log" 2>&1 &
   server=$!
@@ -102,10 +119,12 @@ measure() { # stack
     sleep 0.1
   done
   [ -n "$url" ] || fail "bench-server --stack $stack did not print its URL"
-  $pin_wrk wrk -t1 -c32 -d"${warmup}s" -H 'Cookie: sid=alice' "$url" >/dev/null
+  cookie=$(login_cookie "$(sed 's|.*:\([0-9]*\)/$|\1|' <<<"$url")")
+  [ -n "$cookie" ] || fail "bench-server --stack $stack: GET /login set no cookie"
+  $pin_wrk wrk -t1 -c32 -d"${warmup}s" -H "Cookie: $cookie" "$url" >/dev/null
   local calls_before calls_after
   calls_before=$(redis_calls)
-  out=$($pin_wrk wrk -t1 -c32 -d"${duration}s" --latency -H 'Cookie: sid=alice' "$url")
+  out=$($pin_wrk wrk -t1 -c32 -d"${duration}s" --latency -H "Cookie: $cookie" "$url")
   calls_after=$(redis_calls)
   kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=""
   local rps p50 p99 errors requests per_request="-"
@@ -120,7 +139,7 @@ measure() { # stack
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
   [ -z "$errors" ] || fail "$stack answered $errors requests with an error status"
   echo "$stack $rps $p50 $p99 $per_request" >>"$results"
-  printf '  %-14s %10s req/s  p50 %6s ms  p99 %6s ms  redis cmds/req %s\n' \
+  printf '  %-28s %10s req/s  p50 %6s ms  p99 %6s ms  redis cmds/req %s\n' \
     "$stack" "$rps" "$p50" "$p99" "$per_request" >&2
 }
 

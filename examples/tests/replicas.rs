@@ -201,22 +201,3 @@ async fn a_replica_killed_mid_run_loses_no_logout() {
     // The 4 users whose socket was on the killed replica lost it with it.
     check(&received, &hooks, 8);
 }
-
-#[test]
-fn the_sweep_benchmark_runs_with_tiny_sizes() {
-    let redis = RedisServer::start();
-    let output = Command::new(env!("CARGO_BIN_EXE_redis-sweep-bench"))
-        .args(["--redis", &redis.url(), "--keys", "2000", "--due", "200"])
-        .output()
-        .expect("redis-sweep-bench starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("claimed and delivered 200 due logouts"),
-        "{stdout}"
-    );
-}

@@ -1,69 +1,137 @@
-//! Sweep at scale on Redis: `--keys` tracked keys, `--due` of them due at
-//! once; measures the time one sweep takes to claim and deliver every due
-//! logout (hooks included, acknowledged), and Redis memory per tracked key.
+//! The timeout at scale, on the memory store or on Redis.
 //!
 //! ```text
-//! redis-sweep-bench --redis redis://127.0.0.1:PORT [--keys 1000000] [--due 10000] [--shards 16]
+//! scale-bench sweep --store memory|redis [--redis URL] [--keys 1000000] [--due 10000] [--shards 16]
+//! scale-bench lateness --store memory|redis [--redis URL] [--keys 100000]
+//!     [--spread-seconds 60] [--timeout-seconds 10] [--warn-seconds 5]
 //! ```
+//! - `sweep`: tracks `--keys` keys, `--due` of them with a 2-second timeout
+//!   and the rest with an hour, each due key with an open subscription (a
+//!   socket); waits until they are due, then times the sweeps that claim and
+//!   deliver every due logout (hooks run and claims acknowledged), checks
+//!   every subscription got its logout, and reports memory per tracked key:
+//!   the process's resident set for the memory store, Redis `used_memory`
+//!   for Redis.
+//! - `lateness`: `--keys` users become active one after another over
+//!   `--spread-seconds` and then go idle, so their deadlines spread over as
+//!   long; the sweeper (every 100 ms, the default) delivers warnings and
+//!   logouts to subscriptions, and the bench reports how late each arrived:
+//!   delivered-at minus the deadline (the warning's: deadline minus the
+//!   warning time), p50/p99/max. On Redis, two replicas share the store:
+//!   one takes the requests, the other holds the subscriptions, and both
+//!   sweep, so each event crosses Redis pub/sub.
+//!
 //! Use a Redis of its own: the bench flushes the database first.
 
 use std::{
     process::ExitCode,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use futures_util::{StreamExt, stream};
 use timeout_core::{
-    Policy, RequestKind, Store, Timestamp, Timing, Touch, TouchOutcome, Tracker, hook_fn,
+    Clock, Decision, MemoryStore, Notification, Policy, RequestKind, Store, Subject, SystemClock,
+    Timing, Touch, TouchOutcome, Tracker, hook_fn,
 };
 use timeout_redis::RedisStore;
 
-const USAGE: &str = "usage: redis-sweep-bench --redis URL [--keys N] [--due N] [--shards N]";
+const USAGE: &str = "usage: scale-bench sweep|lateness --store memory|redis [--redis URL] \
+    [--keys N] [--due N] [--shards N] [--spread-seconds N] [--timeout-seconds N] [--warn-seconds N]";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Sweep,
+    Lateness,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    Memory,
+    Redis,
+}
 
 struct Args {
+    mode: Mode,
+    store: StoreKind,
     redis: String,
-    keys: u64,
+    keys: Option<u64>,
     due: u64,
     shards: u16,
+    spread: Duration,
+    timeout: Duration,
+    warn: Duration,
 }
 
 fn parse() -> Result<Args, String> {
+    let mut given = std::env::args().skip(1);
+    let mode = match given.next().as_deref() {
+        Some("sweep") => Mode::Sweep,
+        Some("lateness") => Mode::Lateness,
+        Some(other) => return Err(format!("unknown mode {other:?}: sweep or lateness")),
+        None => return Err("a mode is required: sweep or lateness".into()),
+    };
     let mut args = Args {
+        mode,
+        store: StoreKind::Memory,
         redis: String::new(),
-        keys: 1_000_000,
+        keys: None,
         due: 10_000,
         shards: 16,
+        spread: Duration::from_secs(60),
+        timeout: Duration::from_secs(10),
+        warn: Duration::from_secs(5),
     };
-    let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
         let value = given.next().ok_or(format!("{flag} needs a value"))?;
         let number = || {
             value
                 .parse::<u64>()
-                .map_err(|_| format!("{flag} {value:?}: expected a number"))
+                .map_err(|_| format!("{flag} {value:?}: expected a whole number"))
         };
         match flag.as_str() {
+            "--store" => {
+                args.store = match value.as_str() {
+                    "memory" => StoreKind::Memory,
+                    "redis" => StoreKind::Redis,
+                    other => return Err(format!("--store {other:?}: memory or redis")),
+                }
+            }
             "--redis" => args.redis = value.clone(),
-            "--keys" => args.keys = number()?,
+            "--keys" => args.keys = Some(number()?),
             "--due" => args.due = number()?,
             "--shards" => {
                 args.shards =
                     u16::try_from(number()?).map_err(|_| "--shards: at most 1024".to_owned())?
             }
+            "--spread-seconds" => args.spread = Duration::from_secs(number()?),
+            "--timeout-seconds" => args.timeout = Duration::from_secs(number()?),
+            "--warn-seconds" => args.warn = Duration::from_secs(number()?),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
-    if args.redis.is_empty() {
-        return Err("--redis is required".into());
+    if args.store == StoreKind::Redis && args.redis.is_empty() {
+        return Err("--store redis needs --redis URL (a Redis of its own: it is flushed)".into());
     }
-    if args.due > args.keys {
+    if args.mode == Mode::Sweep && args.due > args.keys() {
         return Err("--due cannot exceed --keys".into());
     }
+    if args.warn >= args.timeout {
+        return Err("--warn-seconds must be less than --timeout-seconds".into());
+    }
     Ok(args)
+}
+
+impl Args {
+    fn keys(&self) -> u64 {
+        self.keys.unwrap_or(match self.mode {
+            Mode::Sweep => 1_000_000,
+            Mode::Lateness => 100_000,
+        })
+    }
 }
 
 #[tokio::main]
@@ -75,7 +143,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&args).await {
+    let result = match args.mode {
+        Mode::Sweep => sweep(&args).await,
+        Mode::Lateness => lateness(&args).await,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("{message}");
@@ -92,7 +164,15 @@ async fn connection(redis: &str) -> Result<redis::aio::MultiplexedConnection, St
         .map_err(|e| format!("cannot reach Redis at {redis}: {e}"))
 }
 
-async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64, String> {
+async fn flush_all(conn: &mut redis::aio::MultiplexedConnection) -> Result<(), String> {
+    redis::cmd("FLUSHALL")
+        .arg("ASYNC")
+        .query_async::<()>(conn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64, String> {
     let info: String = redis::cmd("INFO")
         .arg("memory")
         .query_async(conn)
@@ -104,39 +184,88 @@ async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64
         .ok_or_else(|| "INFO memory has no used_memory".to_owned())
 }
 
-async fn run(args: &Args) -> Result<(), String> {
-    let mut conn = connection(&args.redis).await?;
-    redis::cmd("FLUSHALL")
-        .arg("ASYNC")
-        .query_async::<()>(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = RedisStore::builder(&args.redis)
-        .prefix("sweep")
+/// This process's resident set in bytes (Linux `/proc/self/statm`).
+fn resident_bytes() -> Result<u64, String> {
+    let statm = std::fs::read_to_string("/proc/self/statm")
+        .map_err(|e| format!("cannot read /proc/self/statm to measure memory: {e}"))?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .ok_or("/proc/self/statm has no resident field")?;
+    Ok(pages * 4096)
+}
+
+/// Where memory per key is read: the process or the Redis server.
+enum Memory {
+    Process,
+    Redis(redis::aio::MultiplexedConnection),
+}
+
+impl Memory {
+    async fn used(&mut self) -> Result<u64, String> {
+        match self {
+            Memory::Process => resident_bytes(),
+            Memory::Redis(conn) => redis_used_memory(conn).await,
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            Memory::Process => "process resident set",
+            Memory::Redis(_) => "Redis used_memory",
+        }
+    }
+}
+
+async fn redis_store(args: &Args, prefix: &str) -> Result<RedisStore, String> {
+    RedisStore::builder(&args.redis)
+        .prefix(prefix)
         .shards(args.shards)
         .connect()
         .await
-        .map_err(|e| e.to_string())?;
-    let empty = used_memory(&mut conn).await?;
+        .map_err(|e| e.to_string())
+}
+
+fn user(prefix: &str, i: u64) -> String {
+    format!("{prefix}{i:07}")
+}
+
+async fn sweep(args: &Args) -> Result<(), String> {
+    let keys = args.keys();
+    let (store, mut memory): (Arc<dyn Store>, Memory) = match args.store {
+        StoreKind::Memory => (Arc::new(MemoryStore::new()), Memory::Process),
+        StoreKind::Redis => {
+            let mut conn = connection(&args.redis).await?;
+            flush_all(&mut conn).await?;
+            (
+                Arc::new(redis_store(args, "sweep").await?),
+                Memory::Redis(conn),
+            )
+        }
+    };
+    let empty = memory.used().await?;
     let timing = Timing {
         warn_before: Duration::ZERO,
         remember: Duration::from_secs(3600),
     };
     let short = Duration::from_secs(2);
-    let filled = Instant::now();
+    let started = Instant::now();
     let failures = AtomicU64::new(0);
-    stream::iter(0..args.keys)
+    // The never-due keys first, then the due ones, so the due keys' deadlines
+    // lie close together after the fill.
+    stream::iter((args.due..keys).chain(0..args.due))
         .for_each_concurrent(256, |i| {
             let store = &store;
             let failures = &failures;
             async move {
-                let name = format!("user{i:07}");
+                let name = user("user", i);
                 let touch = Touch {
                     key: &name,
                     user: &name,
                     session: &name,
                     kind: RequestKind::Activity,
-                    now: Timestamp::from_millis(0),
+                    now: SystemClock.now(),
                     timeout: if i < args.due {
                         short
                     } else {
@@ -151,21 +280,17 @@ async fn run(args: &Args) -> Result<(), String> {
             }
         })
         .await;
-    let fill_time = filled.elapsed();
-    if failures.load(Ordering::Relaxed) > 0 {
-        return Err(format!(
-            "{} touches failed",
-            failures.load(Ordering::Relaxed)
-        ));
+    let fill_time = started.elapsed();
+    let failed = failures.load(Ordering::Relaxed);
+    if failed > 0 {
+        return Err(format!("{failed} touches failed"));
     }
-    let full = used_memory(&mut conn).await?;
-    let per_key = full.saturating_sub(empty) as f64 / args.keys as f64;
+    let full = memory.used().await?;
+    let per_key = full.saturating_sub(empty) as f64 / keys as f64;
     println!(
-        "filled {} keys in {:.1} s; Redis used_memory {} -> {} bytes: {per_key:.0} bytes per tracked key",
-        args.keys,
+        "filled {keys} keys in {:.1} s; {} {empty} -> {full} bytes: {per_key:.0} bytes per tracked key",
         fill_time.as_secs_f64(),
-        empty,
-        full
+        memory.what(),
     );
 
     let policy = Policy::builder()
@@ -177,13 +302,19 @@ async fn run(args: &Args) -> Result<(), String> {
     let hooks = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&hooks);
     let tracker = Tracker::builder(policy)
-        .store(Arc::new(store.clone()))
+        .store(store)
         .hook(hook_fn("count", move |_| {
             counted.fetch_add(1, Ordering::Relaxed);
             async { Ok(()) }
         }))
         .build();
-    // Every short key is due once its 2 s have passed.
+    let mut sockets = Vec::with_capacity(args.due as usize);
+    for i in 0..args.due {
+        let name = user("user", i);
+        let subject = Subject::new(name.as_str(), name.as_str()).map_err(|e| e.to_string())?;
+        sockets.push(tracker.subscribe(&subject));
+    }
+    // Every due key is due once its 2 s have passed since the fill ended.
     tokio::time::sleep(short + Duration::from_millis(300)).await;
     let swept = Instant::now();
     let mut logouts = 0;
@@ -195,16 +326,198 @@ async fn run(args: &Args) -> Result<(), String> {
         logouts += report.logouts;
     }
     let sweep_time = swept.elapsed();
+    let delivered = sockets
+        .iter_mut()
+        .map(|socket| socket.try_next())
+        .filter(|next| matches!(next, Ok(Some(n)) if n.is_logout()))
+        .count();
     let active = tracker.active_count().await.map_err(|e| e.to_string())?;
     println!(
-        "claimed and delivered {logouts} due logouts among {} keys in {:.1} ms \
-         ({} hooks ran, {active} keys still tracked)",
-        args.keys,
+        "claimed and delivered {logouts} due logouts among {keys} keys in {:.1} ms \
+         ({delivered} subscriptions got their logout, {} hooks ran, {active} keys still tracked)",
         sweep_time.as_secs_f64() * 1000.0,
         hooks.load(Ordering::Relaxed)
     );
-    if logouts as u64 != args.due || hooks.load(Ordering::Relaxed) != args.due {
-        return Err(format!("expected {} logouts and hooks", args.due));
+    if logouts as u64 != args.due
+        || delivered as u64 != args.due
+        || hooks.load(Ordering::Relaxed) != args.due
+    {
+        return Err(format!(
+            "expected {} logouts, deliveries and hooks",
+            args.due
+        ));
+    }
+    Ok(())
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Lateness samples in milliseconds.
+#[derive(Default)]
+struct Samples(Mutex<Vec<i64>>);
+
+impl Samples {
+    fn push(&self, value: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(value);
+    }
+
+    fn summary(&self) -> String {
+        let mut values = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if values.is_empty() {
+            return "none".into();
+        }
+        values.sort_unstable();
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        format!(
+            "{} delivered, late by min {} ms, p50 {} ms, p99 {} ms, max {} ms",
+            values.len(),
+            values[0],
+            at(0.50),
+            at(0.99),
+            values[values.len() - 1]
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+async fn lateness(args: &Args) -> Result<(), String> {
+    let keys = args.keys();
+    let policy = Policy::builder()
+        .enabled(true)
+        .idle_timeout(args.timeout)
+        .warn_before(args.warn)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let hooks = Arc::new(AtomicU64::new(0));
+    let tracker = |store: Option<Arc<dyn Store>>| {
+        let counted = Arc::clone(&hooks);
+        let mut builder = Tracker::builder(policy.clone()).hook(hook_fn("count", move |_| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async { Ok(()) }
+        }));
+        if let Some(store) = store {
+            builder = builder.store(store);
+        }
+        builder.build()
+    };
+    // `requests` takes the activity, `sockets` holds the subscriptions.
+    let (requests, sockets) = match args.store {
+        StoreKind::Memory => {
+            let one = tracker(None);
+            (one.clone(), one)
+        }
+        StoreKind::Redis => {
+            flush_all(&mut connection(&args.redis).await?).await?;
+            (
+                tracker(Some(Arc::new(redis_store(args, "late").await?))),
+                tracker(Some(Arc::new(redis_store(args, "late").await?))),
+            )
+        }
+    };
+    let _sweepers = [requests.spawn_sweeper(), sockets.spawn_sweeper()];
+
+    let deadlines: Arc<Vec<AtomicU64>> = Arc::new((0..keys).map(|_| AtomicU64::new(0)).collect());
+    let warnings = Arc::new(Samples::default());
+    let logouts = Arc::new(Samples::default());
+    let warn_ms = i64::try_from(args.warn.as_millis()).unwrap_or(i64::MAX);
+    let mut listeners = tokio::task::JoinSet::new();
+    let mut subjects = Vec::with_capacity(keys as usize);
+    for i in 0..keys {
+        let name = user("late", i);
+        let subject = Subject::new(name.as_str(), name.as_str()).map_err(|e| e.to_string())?;
+        let mut socket = sockets.subscribe(&subject);
+        let (deadlines, warnings, logouts) = (
+            Arc::clone(&deadlines),
+            Arc::clone(&warnings),
+            Arc::clone(&logouts),
+        );
+        listeners.spawn(async move {
+            while let Some(notification) = socket.recv().await {
+                let now = now_millis();
+                let deadline = deadlines[i as usize].load(Ordering::Relaxed) as i64;
+                match notification {
+                    Notification::Logout { .. } => {
+                        logouts.push(now - deadline);
+                        break;
+                    }
+                    _ => warnings.push(now - (deadline - warn_ms)),
+                }
+            }
+        });
+        subjects.push(subject);
+    }
+
+    // Activity spread evenly over the spread, in 10 ms steps.
+    let started = Instant::now();
+    let mut next = 0u64;
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    let mut refused = 0u64;
+    while next < keys {
+        ticker.tick().await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let upto = ((elapsed / args.spread.as_secs_f64().max(0.001)) * keys as f64).ceil() as u64;
+        let batch: Vec<u64> = (next..upto.min(keys)).collect();
+        next = upto.min(keys);
+        let decisions = stream::iter(batch)
+            .map(|i| {
+                let requests = &requests;
+                let subject = &subjects[i as usize];
+                async move {
+                    (
+                        i,
+                        requests.check(Some(subject), RequestKind::Activity).await,
+                    )
+                }
+            })
+            .buffer_unordered(256)
+            .collect::<Vec<_>>()
+            .await;
+        for (i, decision) in decisions {
+            match decision {
+                Decision::Allowed { deadline } => {
+                    deadlines[i as usize].store(deadline.as_millis(), Ordering::Relaxed)
+                }
+                _ => refused += 1,
+            }
+        }
+    }
+    if refused > 0 {
+        return Err(format!("{refused} activity requests were not allowed"));
+    }
+    println!(
+        "{keys} users active over {:.1} s, idle timeout {} s, warning {} s before",
+        started.elapsed().as_secs_f64(),
+        args.timeout.as_secs(),
+        args.warn.as_secs()
+    );
+    let give_up = Instant::now() + args.timeout + Duration::from_secs(30);
+    while logouts.len() < keys as usize && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("warnings: {}", warnings.summary());
+    println!("logouts: {}", logouts.summary());
+    println!("hooks ran: {}", hooks.load(Ordering::Relaxed));
+    listeners.abort_all();
+    if logouts.len() as u64 != keys || hooks.load(Ordering::Relaxed) != keys {
+        return Err(format!(
+            "expected {keys} logouts delivered and {keys} hooks, got {} and {}",
+            logouts.len(),
+            hooks.load(Ordering::Relaxed)
+        ));
     }
     Ok(())
 }
