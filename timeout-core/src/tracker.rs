@@ -658,27 +658,52 @@ impl Tracker {
         }
     }
 
-    /// Runs the hooks of a sweep's logouts, several keys at once (each
-    /// key's hooks in order), and acknowledges each claim once its own
-    /// hooks are done: a slow hook holds back only its own claim, never the
-    /// batch's, so no other logout outlives its lease and runs twice.
+    /// Runs the hooks of a sweep's logouts, at most [`MAX_RUNNING_HOOKS`]
+    /// keys at once (each key's hooks in order), and acknowledges each claim
+    /// once its own hooks are done. The claims of hooks that finished
+    /// together go in one call: fast hooks cost one acknowledgement per
+    /// batch, while a slow hook holds back only its own claim, so no other
+    /// logout outlives its lease and runs twice.
     async fn finish_logouts(&self, expired: Vec<Expired>) {
         let mut running = JoinSet::new();
+        let mut done = Vec::new();
         for e in expired {
-            while running.len() >= MAX_RUNNING_HOOKS {
-                running.join_next().await;
+            if running.len() >= MAX_RUNNING_HOOKS {
+                self.acknowledge_finished(&mut running, &mut done).await;
             }
             let tracker = self.clone();
             running.spawn(async move {
                 tracker.run_hooks(&e).await;
-                if let Some(claim) = &e.claim {
-                    tracker
-                        .acknowledge(std::slice::from_ref(claim), "a logout")
-                        .await;
-                }
+                e.claim
             });
         }
-        while running.join_next().await.is_some() {}
+        while !running.is_empty() {
+            self.acknowledge_finished(&mut running, &mut done).await;
+        }
+    }
+
+    /// Waits for at least one running hook task, then acknowledges the
+    /// claims of every task finished by then in one call.
+    async fn acknowledge_finished(
+        &self,
+        running: &mut JoinSet<Option<crate::Claim>>,
+        done: &mut Vec<crate::Claim>,
+    ) {
+        let mut collect =
+            |joined: Result<Option<crate::Claim>, tokio::task::JoinError>| match joined {
+                Ok(claim) => done.extend(claim),
+                // The claim of a hook task that panicked stays leased: another
+                // sweep takes it up after the lease, as after a crash.
+                Err(err) => tracing::error!(target: "timeout", "a timeout hook task failed: {err}"),
+            };
+        if let Some(joined) = running.join_next().await {
+            collect(joined);
+        }
+        while let Some(joined) = running.try_join_next() {
+            collect(joined);
+        }
+        self.acknowledge(done, "logouts").await;
+        done.clear();
     }
 
     async fn acknowledge(&self, claims: &[crate::Claim], what: &str) {

@@ -562,20 +562,24 @@ impl Inner {
                 _ => return Err(corrupt(format!("{claim:?} is not a claim of this store"))),
             }
         }
-        for (shard, ids) in by_shard
+        let calls = by_shard
             .iter()
             .enumerate()
             .filter(|(_, ids)| !ids.is_empty())
-        {
-            let keys = self.layout.shard(shard);
-            let mut invocation = self.scripts.ack.key(&keys.leases);
-            invocation.key(&keys.claims);
-            for id in ids {
-                invocation.arg(*id);
-            }
-            self.call(&invocation).await?;
-        }
-        Ok(())
+            .map(|(shard, ids)| {
+                let keys = self.layout.shard(shard);
+                let mut invocation = self.scripts.ack.key(&keys.leases);
+                invocation.key(&keys.claims);
+                for id in ids {
+                    invocation.arg(*id);
+                }
+                async move { self.call(&invocation).await }
+            });
+        // Shards are independent: one round trip for all of them.
+        join_all(calls)
+            .await
+            .into_iter()
+            .try_for_each(|reply| reply.map(drop))
     }
 
     async fn publish(&self, message: &Message) -> Result<(), StoreError> {
