@@ -11,8 +11,9 @@
 # Usage: scripts/bench-http.sh [--duration SECONDS] [--rounds N] [--quick]
 #   --quick: 2-second runs, 1 round (checks the script and servers work)
 # Prints a Markdown table: the median over rounds of requests/s and of p50/p99
-# latency, the ratio of medians to the framework's hello-world (medians,
-# because a shared VM has bursts of noise) and, for the Redis stacks, Redis
+# latency, the median over rounds of the ratio to the framework's hello-world
+# measured in the same round (medians, because a shared VM has bursts of
+# noise) and, for the Redis stacks, Redis
 # commands per request (INFO commandstats before/after the measured run,
 # background flushes and sweeps included). Server on CPU 0, wrk on CPU 1
 # when taskset exists; the redis-server the script starts shares CPU 1.
@@ -138,7 +139,7 @@ measure() { # stack
   p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   errors=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
   [ -z "$errors" ] || fail "$stack answered $errors requests with an error status"
-  echo "$stack $rps $p50 $p99 $per_request" >>"$results"
+  echo "$stack $rps $p50 $p99 $per_request $round" >>"$results"
   printf '  %-28s %10s req/s  p50 %6s ms  p99 %6s ms  redis cmds/req %s\n' \
     "$stack" "$rps" "$p50" "$p99" "$per_request" >&2
 }
@@ -161,13 +162,20 @@ median() { # stack column
   awk -v s="$1" -v c="$2" '$1 == s {print $c}' "$results" | sort -g \
     | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
+# The ratio of a stack to its hello-world in the same round, the median
+# over rounds: a slow minute of the VM hits both sides of each ratio.
+ratio() { # stack base
+  awk -v s="$1" -v b="$2" '$1 == b {base[$6] = $2} $1 == s {rps[$6] = $2}
+    END {for (r in rps) if (base[r] > 0) print rps[r] / base[r]}' "$results" | sort -g \
+    | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
 for group in "${groups[@]}"; do
-  base_rps=$(median "${group%% *}" 2)
+  base=${group%% *}
   for stack in $group; do
     cmds="-"
     case "$stack" in *-redis) cmds=$(median "$stack" 5) ;; esac
     awk -v s="$stack" -v r="$(median "$stack" 2)" -v p50="$(median "$stack" 3)" \
-        -v p99="$(median "$stack" 4)" -v b="$base_rps" -v c="$cmds" \
-      'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.3f | %s |\n", s, r, p50, p99, r / b, c }'
+        -v p99="$(median "$stack" 4)" -v q="$(ratio "$stack" "$base")" -v c="$cmds" \
+      'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.3f | %s |\n", s, r, p50, p99, q, c }'
   done
 done

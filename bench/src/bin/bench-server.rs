@@ -148,15 +148,17 @@ async fn tracker(front: Front, redis: &str) -> std::io::Result<Option<Tracker>> 
     })
 }
 
-/// `sid=<user>` from a `Cookie` header value.
+/// `sid=<user>` from a `Cookie` header value: bytes scanned once, as a
+/// session framework's cookie lookup would, so the rows measure the timeout
+/// rather than string handling.
 fn identity(cookie: Option<&[u8]>) -> Result<Identity, SubjectError> {
-    let Some(cookie) = cookie.and_then(|c| std::str::from_utf8(c).ok()) else {
-        return Ok(Identity::Anonymous);
-    };
-    let sid = cookie
-        .split(';')
-        .find_map(|pair| pair.trim().strip_prefix("sid="));
-    match sid {
+    let sid = cookie.and_then(|cookie| {
+        cookie.split(|&b| b == b';').find_map(|pair| {
+            let start = pair.iter().position(|&b| b != b' ')?;
+            pair[start..].strip_prefix(b"sid=")
+        })
+    });
+    match sid.and_then(|sid| std::str::from_utf8(sid).ok()) {
         Some(sid) => Ok(Identity::Subject(Subject::new(sid, sid)?)),
         None => Ok(Identity::Anonymous),
     }
@@ -224,7 +226,12 @@ fn axum_server(listener: TcpListener, front: Front, redis: String) -> std::io::R
                 let timeout = SessionTimeout::new(
                     tracker,
                     identify_fn(|parts: &http::request::Parts| {
-                        identity(parts.headers.get("cookie").map(|v| v.as_bytes()))
+                        identity(
+                            parts
+                                .headers
+                                .get(http::header::COOKIE)
+                                .map(|v| v.as_bytes()),
+                        )
                     }),
                 );
                 axum_stacks::ours().layer(timeout.layer())
@@ -298,7 +305,11 @@ mod actix_stacks {
         let timeout = SessionTimeout::new(
             tracker,
             identify_fn(|req: &HttpRequest| {
-                identity(req.headers().get("cookie").map(|v| v.as_bytes()))
+                identity(
+                    req.headers()
+                        .get(actix_web::http::header::COOKIE)
+                        .map(|v| v.as_bytes()),
+                )
             }),
         );
         Ok(HttpServer::new(move || {

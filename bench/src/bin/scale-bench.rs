@@ -184,6 +184,41 @@ async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Resu
         .ok_or_else(|| "INFO memory has no used_memory".to_owned())
 }
 
+/// Calls and server time per command since the last `CONFIG RESETSTAT`,
+/// busiest first: where Redis spent a sweep.
+async fn redis_command_times(
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> Result<String, String> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows: Vec<(u64, String)> = info
+        .lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |wanted: &str| {
+                stats.split(',').find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    (k == wanted).then(|| v.parse::<u64>().ok()).flatten()
+                })
+            };
+            let (calls, usec) = (field("calls")?, field("usec")?);
+            Some((
+                usec,
+                format!("{name} {calls} calls {:.1} ms", usec as f64 / 1000.0),
+            ))
+        })
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+    Ok(rows
+        .into_iter()
+        .map(|(_, row)| row)
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 /// This process's resident set in bytes (Linux `/proc/self/statm`).
 fn resident_bytes() -> Result<u64, String> {
     let statm = std::fs::read_to_string("/proc/self/statm")
@@ -316,6 +351,13 @@ async fn sweep(args: &Args) -> Result<(), String> {
     }
     // Every due key is due once its 2 s have passed since the fill ended.
     tokio::time::sleep(short + Duration::from_millis(300)).await;
+    if let Memory::Redis(conn) = &mut memory {
+        redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async::<()>(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let swept = Instant::now();
     let mut logouts = 0;
     while logouts < args.due as usize {
@@ -338,6 +380,12 @@ async fn sweep(args: &Args) -> Result<(), String> {
         sweep_time.as_secs_f64() * 1000.0,
         hooks.load(Ordering::Relaxed)
     );
+    if let Memory::Redis(conn) = &mut memory {
+        println!(
+            "Redis during the sweep: {}",
+            redis_command_times(conn).await?
+        );
+    }
     if logouts as u64 != args.due
         || delivered as u64 != args.due
         || hooks.load(Ordering::Relaxed) != args.due
