@@ -45,8 +45,6 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
   pin_server="taskset -c 0"; pin_wrk="taskset -c 1"
 fi
 
-command -v redis-server >/dev/null 2>&1 \
-  || fail "redis-server is missing: install the Debian package redis-server (apt-get install redis-server)"
 
 cargo build --release --locked --quiet -p bench --bin bench-server
 server_bin=target/release/bench-server
@@ -69,21 +67,8 @@ cleanup() {
 trap cleanup EXIT
 
 # A redis-server of our own on a free port, no persistence.
-redis_port=""
-for _ in $(seq 1 50); do
-  candidate=$((20000 + RANDOM % 30000))
-  redis-cli -p "$candidate" ping >/dev/null 2>&1 && continue
-  $pin_wrk redis-server --port "$candidate" --bind 127.0.0.1 --save '' --appendonly no \
-    --loglevel warning >/dev/null 2>&1 &
-  redis_pid=$!
-  for _ in $(seq 1 50); do
-    redis-cli -p "$candidate" ping >/dev/null 2>&1 && { redis_port=$candidate; break; }
-    sleep 0.1
-  done
-  [ -n "$redis_port" ] && break
-  kill "$redis_pid" 2>/dev/null || true; redis_pid=""
-done
-[ -n "$redis_port" ] || fail "could not start redis-server on a free port"
+source scripts/lib/own-redis.sh
+start_own_redis $pin_wrk
 redis_calls() {
   redis-cli -p "$redis_port" info commandstats \
     | awk -F'[:=,]' '/^cmdstat_/ {sum += $3} END {print sum + 0}'

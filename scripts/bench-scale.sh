@@ -21,32 +21,14 @@ elif [ $# -gt 0 ]; then
 fi
 
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
-command -v redis-server >/dev/null 2>&1 \
-  || fail "redis-server is missing: install the Debian package redis-server (apt-get install redis-server)"
-command -v redis-cli >/dev/null 2>&1 \
-  || fail "redis-cli is missing: install the Debian package redis-tools (apt-get install redis-tools)"
-
 cargo build --release --locked --quiet -p bench --bin scale-bench
 bench=target/release/scale-bench
 
 redis_pid=""
 trap '[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null' EXIT
-port=""
-for _ in $(seq 1 50); do
-  candidate=$((20000 + RANDOM % 30000))
-  redis-cli -p "$candidate" ping >/dev/null 2>&1 && continue
-  redis-server --port "$candidate" --bind 127.0.0.1 --save '' --appendonly no \
-    --loglevel warning >/dev/null 2>&1 &
-  redis_pid=$!
-  for _ in $(seq 1 50); do
-    redis-cli -p "$candidate" ping >/dev/null 2>&1 && { port=$candidate; break; }
-    sleep 0.1
-  done
-  [ -n "$port" ] && break
-  kill "$redis_pid" 2>/dev/null || true; redis_pid=""
-done
-[ -n "$port" ] || fail "could not start redis-server on a free port"
-redis=(--redis "redis://127.0.0.1:$port")
+source scripts/lib/own-redis.sh
+start_own_redis
+redis=(--redis "redis://127.0.0.1:$redis_port")
 
 echo "Machine: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores; $(rustc --version); $(redis-server --version | awk '{print $1, $2, $3}')"
 for store in memory redis; do

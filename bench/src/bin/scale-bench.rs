@@ -219,16 +219,17 @@ async fn redis_command_times(
         .join(", "))
 }
 
-/// This process's resident set in bytes (Linux `/proc/self/statm`).
+/// This process's resident set in bytes (Linux `/proc/self/status`, which
+/// gives it in kB whatever the page size).
 fn resident_bytes() -> Result<u64, String> {
-    let statm = std::fs::read_to_string("/proc/self/statm")
-        .map_err(|e| format!("cannot read /proc/self/statm to measure memory: {e}"))?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .ok_or("/proc/self/statm has no resident field")?;
-    Ok(pages * 4096)
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status to measure memory: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| "/proc/self/status has no VmRSS line".to_owned())
 }
 
 /// Where memory per key is read: the process or the Redis server.
