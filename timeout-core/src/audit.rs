@@ -68,6 +68,20 @@ pub(crate) fn timed_out(expired: &Expired) {
     );
 }
 
+/// A hook that kept failing for a logout: what it should have freed may
+/// still be held, so the record says which run to redo by hand.
+pub(crate) fn hook_dead(expired: &Expired, hook: &str, attempts: u32, failure: &str) {
+    tracing::error!(
+        target: AUDIT_TARGET,
+        event = "hook_dead",
+        user = %Escaped(&expired.user),
+        hook = %Escaped(hook),
+        run = %Escaped(&expired.run_id()),
+        attempts,
+        "timeout hook gave up ({failure}); what it frees may still be held"
+    );
+}
+
 pub(crate) fn reset(subject: &Subject) {
     tracing::info!(
         target: AUDIT_TARGET,

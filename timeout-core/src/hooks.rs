@@ -12,6 +12,16 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs once per timeout, on whichever replica claimed it.
 ///
+/// The guarantee, exactly: each hook is called for a claimed logout until it
+/// returns `Ok`, at most `1 + retries` attempts (see
+/// [`TrackerBuilder::hook_retries`](crate::TrackerBuilder::hook_retries)),
+/// each cut off after the hook timeout; the hooks after it run either way.
+/// A run that keeps failing is recorded as dead (an error on the audit
+/// target and [`TrackerStats::hooks_dead`](crate::TrackerStats)). A run
+/// that the process dies in the middle of, or whose replica loses Redis for
+/// longer than the claim lease, may start again on another replica, with
+/// the same [`Expired::run_id`]: make hooks idempotent by that id.
+///
 /// ```
 /// use async_trait::async_trait;
 /// use timeout_core::{Expired, HookError, TimeoutHook};
@@ -28,8 +38,9 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 #[async_trait]
 pub trait TimeoutHook: Send + Sync + 'static {
-    /// Called once per timed-out key with everything it covered. Keep it
-    /// bounded in time: the logout of that request waits for it.
+    /// Called once per timed-out key with everything it covered. A request
+    /// refused at the gate waits for it at most one hook timeout; the
+    /// sweeper does not wait for it.
     async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError>;
 
     /// A name for the logs.

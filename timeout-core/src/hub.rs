@@ -282,6 +282,12 @@ impl EventSink {
     pub fn deliver(&self, event: &KeyEvent) -> usize {
         self.hub.deliver(event)
     }
+
+    /// Ends this replica's subscriptions of one session of `key`: the session
+    /// was logged out explicitly on another replica.
+    pub fn close_session(&self, key: &str, session: &str) {
+        self.hub.close_session(key, session);
+    }
 }
 
 impl std::fmt::Debug for EventSink {

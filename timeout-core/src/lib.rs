@@ -40,6 +40,7 @@ mod clock;
 mod config;
 mod deferred;
 mod gate;
+mod hook_runs;
 mod hooks;
 mod hub;
 mod identity;
@@ -49,6 +50,7 @@ mod store;
 mod subject;
 mod sweeper;
 mod tracker;
+mod unwind;
 
 pub use self::{
     clock::{Clock, ManualClock, SkewedClock, SystemClock, Timestamp},
@@ -62,6 +64,7 @@ pub use self::{
         IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON, NOTIFICATIONS_PATH, RESET_PATH,
         Verdict, identify_failed,
     },
+    hook_runs::{DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT},
     hooks::{FnHook, HookError, TimeoutHook, hook_fn},
     hub::{Ended, EventSink, Subscription},
     identity::{IdentifyError, Identity, IntoIdentity},
@@ -73,5 +76,8 @@ pub use self::{
     },
     subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
     sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
-    tracker::{Check, Decision, Refusal, SweepReport, Tracker, TrackerBuilder, UNAVAILABLE_JSON},
+    tracker::{
+        Check, Decision, Refusal, SweepReport, Tracker, TrackerBuilder, TrackerStats,
+        UNAVAILABLE_JSON,
+    },
 };

@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use tokio::{
-    task::{JoinHandle, JoinSet},
-    time::MissedTickBehavior,
-};
+use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::Tracker;
 
@@ -59,18 +56,10 @@ impl Sweeper {
     async fn run(self) {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut hooks = JoinSet::new();
         let mut failing = false;
         loop {
             ticker.tick().await;
-            while let Some(done) = hooks.try_join_next() {
-                if let Err(err) = done
-                    && err.is_panic()
-                {
-                    tracing::error!(target: "timeout", "a timeout hook panicked: {err}");
-                }
-            }
-            match self.tracker.sweep_with(Some(&mut hooks)).await {
+            match self.tracker.sweep_with(true).await {
                 Ok(report) => {
                     if failing {
                         tracing::info!(target: "timeout", "the store answers again: sweeping resumed");
@@ -101,8 +90,8 @@ pub struct SweeperHandle {
 }
 
 impl SweeperHandle {
-    /// Stops the sweeper; timeout hooks it started and that are still
-    /// running are cancelled.
+    /// Stops the sweeper. Logouts it claimed finish their hooks in tasks of
+    /// their own; the runtime's shutdown ends them.
     pub fn stop(self) {
         drop(self);
     }

@@ -13,25 +13,25 @@ use std::{
     time::Duration,
 };
 
-use tokio::task::JoinSet;
+use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
-    Clock, Due, DueWarning, Expired, KeyEvent, MemoryStore, Notification, Policy, RequestKind,
-    Store, StoreError, StoreUnavailable, Subject, Subscription, SystemClock, TimeoutHook,
-    Timestamp, Timing, Touch, TouchOutcome, audit,
+    Claim, Clock, Due, DueWarning, Expired, KeyEvent, MemoryStore, Notification, Policy,
+    RequestKind, Store, StoreError, StoreUnavailable, Subject, Subscription, SystemClock,
+    TimeoutHook, Timestamp, Timing, Touch, TouchOutcome, audit,
     deferred::{DeferredActivity, EndedSessions},
+    hook_runs::{self, HookCounters, HookPolicy},
     hub::{EventSink, Hub},
     notification::LOGOUT_JSON,
+    unwind::CatchUnwind,
 };
 
 /// How many due events one store call claims.
 pub(crate) const CLAIM_BATCH: usize = 1_000;
-/// Hooks of one sweep batch's timeouts running at once; beyond it the batch
-/// waits, so a slow hook target (a license server) is not flooded.
-const MAX_RUNNING_HOOKS: usize = 256;
-/// Sweep batches whose hooks run at once in the background: with
-/// [`MAX_RUNNING_HOOKS`], at most 1,024 hooks at a time.
-const MAX_RUNNING_BATCHES: usize = 4;
+/// Logouts whose hooks run at once; beyond it the sweeper waits for a free
+/// slot, so a slow hook target (a license server) is not flooded. A hung
+/// hook holds one slot until its timeout, never the sweeper.
+const MAX_RUNNING_HOOKS: usize = 1_024;
 /// At most one "store unreachable" error per this many milliseconds: an
 /// outage must not turn every request into a log line.
 const STORE_ERROR_LOG_EVERY_MS: u64 = 10_000;
@@ -169,6 +169,23 @@ impl fmt::Debug for Check {
     }
 }
 
+/// What the tracker's hooks have done since it was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TrackerStats {
+    /// Hook runs that succeeded (on the first attempt or a retry).
+    pub hooks_succeeded: u64,
+    /// Hook attempts that returned an error.
+    pub hook_attempts_failed: u64,
+    /// Hook attempts that did not finish within the hook timeout.
+    pub hook_attempts_timed_out: u64,
+    /// Hook runs given up after every retry: logged on the audit target
+    /// with the user, the hook and the run id, for someone to redo by hand.
+    pub hooks_dead: u64,
+    /// Logouts whose hooks are running now.
+    pub logouts_running: u64,
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -186,6 +203,12 @@ struct Inner {
     clock: Arc<dyn Clock>,
     hub: Arc<Hub>,
     hooks: Box<[Arc<dyn TimeoutHook>]>,
+    hook_policy: HookPolicy,
+    hook_counters: HookCounters,
+    /// Free slots for logouts' hook runs.
+    hook_slots: Arc<Semaphore>,
+    /// Claims of finished logouts, acknowledged together.
+    acks: std::sync::Mutex<Vec<Claim>>,
     last_store_error_log: AtomicU64,
     ended: EndedSessions,
 }
@@ -239,9 +262,27 @@ pub struct TrackerBuilder {
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
     hooks: Vec<Arc<dyn TimeoutHook>>,
+    hook_policy: HookPolicy,
 }
 
 impl TrackerBuilder {
+    /// How long one attempt of a hook may take before it counts as failed
+    /// (default [`DEFAULT_HOOK_TIMEOUT`](crate::DEFAULT_HOOK_TIMEOUT); at
+    /// least 1 ms). A request refused at the gate waits for its logout's
+    /// hooks at most this long; they go on in the background after it.
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hook_policy.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many times a failed or timed-out hook is tried again, with a
+    /// backoff from 200 ms doubling to 5 s, before the run is recorded as
+    /// dead (default [`DEFAULT_HOOK_RETRIES`](crate::DEFAULT_HOOK_RETRIES)).
+    pub fn hook_retries(mut self, retries: u32) -> Self {
+        self.hook_policy.retries = retries;
+        self
+    }
+
     /// Where deadlines live (default: a new [`MemoryStore`]).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -278,6 +319,10 @@ impl TrackerBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 hub,
                 hooks: self.hooks.into_boxed_slice(),
+                hook_policy: self.hook_policy,
+                hook_counters: HookCounters::default(),
+                hook_slots: Arc::new(Semaphore::new(MAX_RUNNING_HOOKS)),
+                acks: std::sync::Mutex::new(Vec::new()),
                 last_store_error_log: AtomicU64::new(0),
                 ended: EndedSessions::default(),
             }),
@@ -298,6 +343,19 @@ impl Tracker {
             store: None,
             clock: None,
             hooks: Vec::new(),
+            hook_policy: HookPolicy::default(),
+        }
+    }
+
+    /// What the hooks have done.
+    pub fn stats(&self) -> TrackerStats {
+        let c = &self.inner.hook_counters;
+        TrackerStats {
+            hooks_succeeded: c.succeeded.load(Ordering::Relaxed),
+            hook_attempts_failed: c.failed_attempts.load(Ordering::Relaxed),
+            hook_attempts_timed_out: c.timed_out_attempts.load(Ordering::Relaxed),
+            hooks_dead: c.dead.load(Ordering::Relaxed),
+            logouts_running: (MAX_RUNNING_HOOKS - self.inner.hook_slots.available_permits()) as u64,
         }
     }
 
@@ -449,7 +507,10 @@ impl Tracker {
         // Marked first, so activity of this session's requests still in
         // flight is not recorded after the store forgot it.
         self.inner.ended.end(subject.session_shared());
-        self.inner.store.end_session(key, subject.session()).await?;
+        self.inner
+            .store
+            .end_session(key, subject.session(), self.inner.timing)
+            .await?;
         self.inner.hub.close_session(key, subject.session());
         audit::logged_out(subject);
         Ok(())
@@ -497,19 +558,18 @@ impl Tracker {
     /// hooks. The background [`Sweeper`](crate::Sweeper) does this on a
     /// timer; tests with a manual clock call it directly.
     pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
-        self.sweep_with(None).await
+        self.sweep_with(false).await
     }
 
-    /// One sweep; hooks go to `background` when given (the sweeper's task
-    /// set) so a slow hook cannot delay the next warnings and logouts.
-    pub(crate) async fn sweep_with(
-        &self,
-        mut background: Option<&mut JoinSet<()>>,
-    ) -> Result<SweepReport, StoreError> {
+    /// One sweep. In the background the hooks are not waited for, so a slow
+    /// hook cannot delay the next warnings and logouts; at most
+    /// [`MAX_RUNNING_HOOKS`] logouts run their hooks at once.
+    pub(crate) async fn sweep_with(&self, background: bool) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         if !self.inner.policy.enabled() {
             return Ok(report);
         }
+        let mut running = JoinSet::new();
         loop {
             let now = self.inner.clock.now();
             let due = self
@@ -543,27 +603,47 @@ impl Tracker {
                     }
                 }
             }
-            if !events.is_empty()
-                && let Err(err) = self.inner.store.publish_all(&events).await
-            {
-                tracing::warn!(target: "timeout", "could not send notifications to the other replicas: {err}");
+            let published = events.is_empty() || self.publish_batch(&events).await;
+            // A warning not published is left leased: it is claimed again
+            // after the lease and reaches the other replicas then (this
+            // replica's subscribers drop the repeat by its id).
+            if published {
+                self.acknowledge(&warning_claims, "warnings").await;
             }
-            self.acknowledge(&warning_claims, "warnings").await;
             report.logouts += expired.len();
-            if !expired.is_empty() {
-                match background.as_deref_mut() {
-                    Some(set) => {
-                        while set.len() >= MAX_RUNNING_BATCHES {
-                            set.join_next().await;
-                        }
-                        let tracker = self.clone();
-                        set.spawn(async move { tracker.finish_logouts(expired).await });
-                    }
-                    None => self.finish_logouts(expired).await,
+            for e in expired {
+                let Ok(slot) = Arc::clone(&self.inner.hook_slots).acquire_owned().await else {
+                    break; // never closed
+                };
+                let tracker = self.clone();
+                let work = async move {
+                    tracker.finish_logout(e, published).await;
+                    drop(slot);
+                };
+                if background {
+                    detach(work);
+                } else {
+                    running.spawn(work);
                 }
             }
             if claimed < CLAIM_BATCH {
-                return Ok(report);
+                break;
+            }
+        }
+        while running.join_next().await.is_some() {}
+        Ok(report)
+    }
+
+    async fn publish_batch(&self, events: &[KeyEvent]) -> bool {
+        match self.inner.store.publish_all(events).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(
+                    target: "timeout",
+                    "could not send notifications to the other replicas: {err}; logouts are \
+                     sent again before their claims are released, warnings after their lease"
+                );
+                false
             }
         }
     }
@@ -597,14 +677,14 @@ impl Tracker {
             TouchOutcome::Expired(expired) => {
                 let tracker = self.clone();
                 Check::pending(async move {
-                    tracker.logout_now(&expired).await;
+                    tracker.logout_at_gate(expired).await;
                     Decision::TimedOut
                 })
             }
             TouchOutcome::Replaced { deadline, expired } => {
                 let tracker = self.clone();
                 Check::pending(async move {
-                    tracker.logout_now(&expired).await;
+                    tracker.logout_at_gate(expired).await;
                     Decision::Allowed { deadline }
                 })
             }
@@ -635,92 +715,129 @@ impl Tracker {
         }
     }
 
-    /// Notifies and records a claimed timeout.
-    async fn announce_logout(&self, expired: &Expired) {
+    /// Runs a logout claimed at the gate in a task of its own, so it
+    /// completes even when the request that claimed it is dropped (the
+    /// client went away). The request waits for it at most one hook timeout.
+    async fn logout_at_gate(&self, expired: Expired) {
+        let tracker = self.clone();
+        let work = async move {
+            let published = tracker.announce_logout(&expired).await;
+            tracker.finish_logout(expired, published).await;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let running = runtime.spawn(CatchUnwind::new(work));
+                let _ = tokio::time::timeout(self.inner.hook_policy.timeout, running).await;
+            }
+            Err(_) => work.await,
+        }
+    }
+
+    /// Notifies and records a claimed timeout; false if the other replicas
+    /// could not be told.
+    async fn announce_logout(&self, expired: &Expired) -> bool {
         let event = logout_event(expired);
         self.inner.hub.deliver(&event);
-        if let Err(err) = self.inner.store.publish(&event).await {
-            tracing::warn!(target: "timeout", "could not send a logout to the other replicas: {err}");
-        }
         audit::timed_out(expired);
+        self.publish_batch(std::slice::from_ref(&event)).await
     }
 
-    async fn run_hooks(&self, expired: &Expired) {
-        for hook in self.inner.hooks.iter() {
-            if let Err(err) = hook.on_timeout(expired).await {
-                tracing::error!(
-                    target: "timeout",
-                    hook = hook.name(),
-                    user = %audit::Escaped(&expired.user),
-                    "timeout hook failed: {err}"
-                );
+    /// Runs the hooks of one claimed logout, publishes its event again if
+    /// that failed before, and acknowledges the claim: only then may the
+    /// store forget it. A hook that panics counts as a failed attempt of
+    /// that hook, never as a lost claim.
+    async fn finish_logout(&self, expired: Expired, published: bool) {
+        let inner = &self.inner;
+        let hooks = hook_runs::run_all(
+            &inner.hooks,
+            &expired,
+            inner.hook_policy,
+            &inner.hook_counters,
+        );
+        if CatchUnwind::new(hooks).await.is_err() {
+            tracing::error!(
+                target: "timeout",
+                user = %audit::Escaped(&expired.user),
+                run = %expired.run_id(),
+                "a timeout hook panicked; the hooks after it did not run"
+            );
+        }
+        if !published {
+            self.publish_again(&expired).await;
+        }
+        if let Some(claim) = expired.claim {
+            self.acknowledge_soon(claim).await;
+        }
+    }
+
+    /// Retries the publication of a logout whose first one failed, with the
+    /// hooks' retry policy; gives up with a warning (the replicas that hold
+    /// the user's sockets then learn of it at the user's next request).
+    async fn publish_again(&self, expired: &Expired) {
+        let event = logout_event(expired);
+        let mut pause = Duration::from_millis(200);
+        for _ in 0..=self.inner.hook_policy.retries {
+            if self.inner.store.publish(&event).await.is_ok() {
+                return;
             }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
+        tracing::warn!(
+            target: "timeout",
+            user = %audit::Escaped(&expired.user),
+            "a logout could not be sent to the other replicas; their sockets of this user \
+             close at the user's next request"
+        );
     }
 
-    /// Runs the hooks of a sweep's logouts, at most [`MAX_RUNNING_HOOKS`]
-    /// keys at once (each key's hooks in order), and acknowledges each claim
-    /// once its own hooks are done. The claims of hooks that finished
-    /// together go in one call: fast hooks cost one acknowledgement per
-    /// batch, while a slow hook holds back only its own claim, so no other
-    /// logout outlives its lease and runs twice.
-    async fn finish_logouts(&self, expired: Vec<Expired>) {
-        let mut running = JoinSet::new();
-        let mut done = Vec::new();
-        for e in expired {
-            if running.len() >= MAX_RUNNING_HOOKS {
-                self.acknowledge_finished(&mut running, &mut done).await;
-            }
-            let tracker = self.clone();
-            running.spawn(async move {
-                tracker.run_hooks(&e).await;
-                e.claim
-            });
+    /// Acknowledges `claim` together with the claims of logouts finishing at
+    /// the same moment: the first to arrive sends them all in one call.
+    async fn acknowledge_soon(&self, claim: Claim) {
+        let first = {
+            let mut acks = self
+                .inner
+                .acks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            acks.push(claim);
+            acks.len() == 1
+        };
+        if !first {
+            return;
         }
-        while !running.is_empty() {
-            self.acknowledge_finished(&mut running, &mut done).await;
-        }
+        tokio::task::yield_now().await;
+        let batch = std::mem::take(
+            &mut *self
+                .inner
+                .acks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        self.acknowledge(&batch, "logouts").await;
     }
 
-    /// Waits for at least one running hook task, then acknowledges the
-    /// claims of every task finished by then in one call.
-    async fn acknowledge_finished(
-        &self,
-        running: &mut JoinSet<Option<crate::Claim>>,
-        done: &mut Vec<crate::Claim>,
-    ) {
-        let mut collect =
-            |joined: Result<Option<crate::Claim>, tokio::task::JoinError>| match joined {
-                Ok(claim) => done.extend(claim),
-                // The claim of a hook task that panicked stays leased: another
-                // sweep takes it up after the lease, as after a crash.
-                Err(err) => tracing::error!(target: "timeout", "a timeout hook task failed: {err}"),
-            };
-        if let Some(joined) = running.join_next().await {
-            collect(joined);
-        }
-        while let Some(joined) = running.try_join_next() {
-            collect(joined);
-        }
-        self.acknowledge(done, "logouts").await;
-        done.clear();
-    }
-
-    async fn acknowledge(&self, claims: &[crate::Claim], what: &str) {
+    async fn acknowledge(&self, claims: &[Claim], what: &str) {
         if !claims.is_empty()
             && let Err(err) = self.inner.store.ack(claims).await
         {
             tracing::warn!(target: "timeout", "could not acknowledge {what}: {err}");
         }
     }
+}
 
-    async fn logout_now(&self, expired: &Expired) {
-        self.announce_logout(expired).await;
-        self.run_hooks(expired).await;
-        if let Some(claim) = &expired.claim {
-            self.acknowledge(std::slice::from_ref(claim), "a logout")
-                .await;
+/// Runs `work` in a task of its own when there is a Tokio runtime, so that
+/// nothing dropping its caller can cut it short; without one, not at all
+/// (and says so).
+fn detach(work: impl Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(CatchUnwind::new(work));
         }
+        Err(_) => tracing::error!(
+            target: "timeout",
+            "timeout hooks not run: the sweeper needs a Tokio runtime"
+        ),
     }
 }
 

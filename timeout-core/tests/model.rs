@@ -337,8 +337,10 @@ impl Harness {
     }
 }
 
+/// Timers on: hook attempts are bounded by a timeout, as in every server.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
 }

@@ -422,6 +422,7 @@ async fn every_hook_runs_once_even_when_one_fails() {
             Err::<(), HookError>("license server unreachable".into())
         }))
         .hook(ok.clone())
+        .hook_retries(0)
         .build();
     for i in 0..3 {
         let s = subject(&format!("s{i}"), &format!("user{i}"));
@@ -473,7 +474,7 @@ impl Store for DownStore {
     async fn deadline(&self, _: &str, _: Timing) -> Result<Option<Timestamp>, StoreError> {
         Err(down())
     }
-    async fn end_session(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+    async fn end_session(&self, _: &str, _: &str, _: Timing) -> Result<bool, StoreError> {
         Err(down())
     }
     async fn remove(&self, _: &str) -> Result<bool, StoreError> {

@@ -88,7 +88,7 @@ impl RedisStoreBuilder {
             prefix: "timeout".to_owned(),
             shards: 16,
             flush_interval: Duration::from_millis(100),
-            lease: Duration::from_secs(30),
+            lease: Duration::from_secs(2),
             command_timeout: Duration::from_secs(1),
         }
     }
@@ -116,9 +116,11 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long a claimed warning or logout stays with its replica before
-    /// another may claim it again (default 30 s): the longest a replica
-    /// that dies delays a logout, and longer than the timeout hooks take.
+    /// How long a claimed warning or logout stays with its replica unless
+    /// renewed (default 2 s). The replica renews it four times per lease
+    /// while its hooks run, so a slow hook never runs twice; a replica that
+    /// dies (or loses Redis) holds its claims at most this long before
+    /// another takes them over. Keep it above twice the command timeout.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -163,6 +165,9 @@ impl RedisStoreBuilder {
         }
         if self.lease < Duration::from_secs(1) {
             return bad("lease", "must be at least 1 s");
+        }
+        if self.lease > Duration::from_secs(24 * 60 * 60) {
+            return bad("lease", "must be at most a day");
         }
         if self.command_timeout < Duration::from_millis(10) {
             return bad("command_timeout", "must be at least 10 ms");

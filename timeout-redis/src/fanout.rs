@@ -73,6 +73,11 @@ impl FanIn {
         }
         if let Some(key) = message.k {
             self.cache.forget(&key, message.s.as_deref());
+            // An explicit logout on another replica: this replica's sockets
+            // of that session close too.
+            if let (Some(session), Some(sink)) = (message.s.as_deref(), self.sink.get()) {
+                sink.close_session(&key, session);
+            }
         }
     }
 }

@@ -239,18 +239,47 @@ end
 return {now}
 "#;
 
-/// Ends one session of a key; the key goes when no session is left.
-/// KEYS: hash, due. ARGV: member, escaped session.
-/// Returns `{now, 1}` if the session was tracked, else `{now, 0}`.
+/// Extends the leases of claims this replica still works on, so a slow but
+/// live hook is never handed to another replica. A claim no longer leased
+/// (acknowledged, or taken over after this replica lost Redis for longer
+/// than a lease) is left alone and reported.
+/// KEYS: leases. ARGV: lease ms, then ids.
+/// Returns `{now, lost id...}`.
+const RENEW: &str = r#"
+local now = now_ms()
+local out = {now}
+local lease = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[i]) == 0
+     and not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+"#;
+
+/// Ends one session of a key (explicit logout); the key goes when no
+/// session is left. The session is remembered as ended (a tombstone) until
+/// its deadline and `remember` after it, as a timeout would be, so a
+/// replayed cookie is refused rather than tracked afresh.
+/// KEYS: hash, due, the session's marker in this shard. ARGV: member,
+/// escaped session, remember ms.
+/// Returns `{now, 1, ttl}` if the session was tracked (ttl: how long the
+/// marker lives), else `{now, 0, 0}`.
 const END_SESSION: &str = r#"
 local now = now_ms()
-if redis.call('HDEL', KEYS[1], 's:' .. ARGV[2]) == 0 then return {now, 0} end
+local v = redis.call('HMGET', KEYS[1], 'l', 't', 'a')
+if redis.call('HDEL', KEYS[1], 's:' .. ARGV[2]) == 0 then return {now, 0, 0} end
+local d = deadline_of(num(v[1]), num(v[2]), num(v[3]))
+local ttl = math.max(d - now, 0) + tonumber(ARGV[3])
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[3], '1', 'PX', ttl)
 for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(name, 1, 2) == 's:' then return {now, 1} end
+  if string.sub(name, 1, 2) == 's:' then return {now, 1, ttl} end
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return {now, 1}
+return {now, 1, ttl}
 "#;
 
 /// Stops tracking a key without an event. KEYS: hash, due. ARGV: member.
@@ -269,6 +298,7 @@ pub(crate) struct Scripts {
     pub(crate) flush: Script,
     pub(crate) claim: Script,
     pub(crate) ack: Script,
+    pub(crate) renew: Script,
     pub(crate) end_session: Script,
     pub(crate) remove: Script,
 }
@@ -281,17 +311,19 @@ impl Scripts {
             flush: with_prelude(FLUSH),
             claim: with_prelude(CLAIM),
             ack: with_prelude(ACK),
+            renew: with_prelude(RENEW),
             end_session: with_prelude(END_SESSION),
             remove: with_prelude(REMOVE),
         }
     }
 
-    pub(crate) fn all(&self) -> [&Script; 6] {
+    pub(crate) fn all(&self) -> [&Script; 7] {
         [
             &self.touch,
             &self.flush,
             &self.claim,
             &self.ack,
+            &self.renew,
             &self.end_session,
             &self.remove,
         ]

@@ -65,6 +65,10 @@ struct Inner {
     subscriber: OnceLock<ConnectionManager>,
     last_log: std::sync::Mutex<Option<Instant>>,
     flushed: AtomicU64,
+    /// Claims this replica holds and has not acknowledged: their leases are
+    /// renewed until it does.
+    held: std::sync::Mutex<hashbrown::HashSet<Claim>>,
+    renewed: AtomicU64,
 }
 
 /// Counters that show what the store does.
@@ -77,6 +81,10 @@ pub struct RedisStoreStats {
     pub flushed: u64,
     /// Messages of other replicas received on the event channel.
     pub received: u64,
+    /// Claims held now (claimed, not yet acknowledged).
+    pub held: u64,
+    /// Lease renewals sent for held claims.
+    pub renewed: u64,
 }
 
 /// The idle-timeout [`Store`] on Redis, shared by every replica. Cheap to
@@ -146,6 +154,8 @@ impl RedisStore {
                 subscriber: OnceLock::new(),
                 last_log: std::sync::Mutex::new(None),
                 flushed: AtomicU64::new(0),
+                held: std::sync::Mutex::new(hashbrown::HashSet::new()),
+                renewed: AtomicU64::new(0),
             }),
         }
     }
@@ -182,7 +192,8 @@ impl RedisStore {
     pub(crate) fn start(&self, subscriber: ConnectionManager) {
         let _ = self.inner.subscriber.set(subscriber);
         let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(maintain(weak, self.inner.settings.flush_interval));
+        tokio::spawn(maintain(weak.clone(), self.inner.settings.flush_interval));
+        tokio::spawn(renew_leases(weak, self.inner.settings.lease));
     }
 
     /// What the store holds and has done.
@@ -191,6 +202,8 @@ impl RedisStore {
             cached: self.inner.cache.len() as u64,
             flushed: self.inner.flushed.load(Relaxed),
             received: self.inner.fan_in.received.load(Relaxed),
+            held: self.inner.held().len() as u64,
+            renewed: self.inner.renewed.load(Relaxed),
         }
     }
 
@@ -229,6 +242,25 @@ async fn maintain(weak: Weak<Inner>, interval: Duration) {
     }
 }
 
+/// Renews the leases of held claims four times per lease, in a task of its
+/// own so a slow flush never delays it: one lost round trip still leaves
+/// time before the lease runs out.
+async fn renew_leases(weak: Weak<Inner>, lease: Duration) {
+    let mut tick = tokio::time::interval(lease / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if let Err(err) = inner.renew().await {
+            inner.log_background(&format!(
+                "could not renew the leases of claimed logouts ({err}); if Redis stays away \
+                 longer than the lease, another replica may run their hooks again, with the \
+                 same run id"
+            ));
+        }
+    }
+}
+
 fn replica_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -243,6 +275,77 @@ fn replica_id() -> String {
 }
 
 impl Inner {
+    fn held(&self) -> std::sync::MutexGuard<'_, hashbrown::HashSet<Claim>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn hold<'a>(&self, claims: impl IntoIterator<Item = &'a Claim>) {
+        let mut held = self.held();
+        for claim in claims {
+            held.insert(claim.clone());
+        }
+    }
+
+    /// Renews the lease of every claim held, one script call per shard.
+    async fn renew(&self) -> Result<(), StoreError> {
+        let held: Vec<Claim> = self.held().iter().cloned().collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let by_shard = self.by_shard(&held)?;
+        let lease = ms(self.settings.lease);
+        let calls = by_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(shard, ids)| {
+                let mut invocation = self.scripts.renew.key(&self.layout.shard(shard).leases);
+                invocation.arg(lease);
+                for id in ids {
+                    invocation.arg(*id);
+                }
+                async move { (shard, self.call(&invocation).await) }
+            });
+        let mut first_error = None;
+        for (shard, reply) in join_all(calls).await {
+            match reply {
+                Ok(reply) => {
+                    self.renewed
+                        .fetch_add(by_shard[shard].len() as u64, Relaxed);
+                    let mut held = self.held();
+                    for i in 1..reply.len() {
+                        let lost = reply::claim_of(shard, reply.text(i)?);
+                        tracing::warn!(
+                            target: "timeout",
+                            claim = %lost.0,
+                            "a claim this replica works on is no longer leased to it"
+                        );
+                        held.remove(&lost);
+                    }
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The ids of `claims`, by shard.
+    fn by_shard<'a>(&self, claims: &'a [Claim]) -> Result<Vec<Vec<&'a str>>, StoreError> {
+        let mut by_shard: Vec<Vec<&str>> =
+            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
+        for claim in claims {
+            match reply::parse_claim(claim) {
+                Some((shard, id)) if shard < by_shard.len() => by_shard[shard].push(id),
+                _ => return Err(corrupt(format!("{claim:?} is not a claim of this store"))),
+            }
+        }
+        Ok(by_shard)
+    }
+
     fn error(&self, err: RedisError) -> StoreError {
         if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
             StoreError::Unavailable {
@@ -342,12 +445,14 @@ impl Inner {
             "X" => {
                 self.cache.forget(t.key, None);
                 let expired = reply::expired(reply.text(2)?, shard, reply.text(3)?)?;
+                self.hold(&expired.claim);
                 self.mark_gone_elsewhere(&expired, t.timing).await;
                 Ok(TouchOutcome::Expired(expired))
             }
             "N" => {
                 let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
                 let expired = reply::expired(reply.text(4)?, shard, reply.text(5)?)?;
+                self.hold(&expired.claim);
                 self.cache.forget(t.key, None);
                 self.cache
                     .confirm(t.key, t.session, deadline, absolute, timeout);
@@ -535,9 +640,14 @@ impl Inner {
             shards = full;
         }
         for due in &out {
-            if let Due::Expiry(expired) = due {
-                self.cache.forget(&expired.key, None);
-                self.mark_gone_elsewhere(expired, timing).await;
+            match due {
+                Due::Expiry(expired) => {
+                    self.hold(&expired.claim);
+                    self.cache.forget(&expired.key, None);
+                    self.mark_gone_elsewhere(expired, timing).await;
+                }
+                Due::Warning(warning) => self.hold(&warning.claim),
+                _ => {}
             }
         }
         match first_error {
@@ -554,14 +664,7 @@ impl Inner {
     }
 
     async fn ack(&self, claims: &[Claim]) -> Result<(), StoreError> {
-        let mut by_shard: Vec<Vec<&str>> =
-            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
-        for claim in claims {
-            match reply::parse_claim(claim) {
-                Some((shard, id)) if shard < by_shard.len() => by_shard[shard].push(id),
-                _ => return Err(corrupt(format!("{claim:?} is not a claim of this store"))),
-            }
-        }
+        let by_shard = self.by_shard(claims)?;
         let calls = by_shard
             .iter()
             .enumerate()
@@ -579,7 +682,14 @@ impl Inner {
         join_all(calls)
             .await
             .into_iter()
-            .try_for_each(|reply| reply.map(drop))
+            .try_for_each(|reply| reply.map(drop))?;
+        // Released only once Redis has them: until then the leases are
+        // renewed, so an acknowledgement that failed is not taken over.
+        let mut held = self.held();
+        for claim in claims {
+            held.remove(claim);
+        }
+        Ok(())
     }
 
     async fn publish(&self, message: &Message) -> Result<(), StoreError> {
@@ -659,20 +769,43 @@ impl Store for RedisStore {
         Ok(Some(Timestamp::from_millis(in_redis.max(local))))
     }
 
-    async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError> {
+    async fn end_session(
+        &self,
+        key: &str,
+        session: &str,
+        timing: Timing,
+    ) -> Result<bool, StoreError> {
         let inner = &self.inner;
         let keys = inner.layout.shard(inner.layout.shard_of(key));
         let member = escape(key);
         let hash = format!("{}{member}", keys.hash_prefix);
+        let in_key_shard = inner.gone_marker(key, session);
         let mut invocation = inner.scripts.end_session.key(&hash);
         invocation
             .key(&keys.due)
+            .key(&in_key_shard)
             .arg(&*member)
-            .arg(&*escape(session));
+            .arg(&*escape(session))
+            .arg(ms(timing.remember));
         let reply = inner.call(&invocation).await?;
         inner.cache.forget(key, Some(session));
+        let ended = reply.int(1)? == 1;
+        // A request that carries only the session id looks in the session's
+        // own shard (on a cluster, maybe another node).
+        let in_own_shard = inner.gone_marker(session, session);
+        if ended && in_own_shard != in_key_shard {
+            let ttl = reply.uint(2)?.max(1);
+            let _: () = redis::cmd("SET")
+                .arg(&in_own_shard)
+                .arg(1)
+                .arg("PX")
+                .arg(ttl)
+                .query_async(&mut inner.conn.clone())
+                .await
+                .map_err(|e| inner.error(e))?;
+        }
         inner.announce_end(key, Some(session)).await;
-        Ok(reply.int(1)? == 1)
+        Ok(ended)
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {

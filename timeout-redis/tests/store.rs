@@ -41,6 +41,8 @@ async fn a_hot_session_is_answered_without_a_round_trip_per_request() {
     assert!(allowed(
         a.tracker.check(Some(&alice), RequestKind::Activity).await
     ));
+    let first = a.tracker.deadline(&alice).await.unwrap().unwrap();
+    sleep_ms(100).await;
     let before = redis.calls(None);
     let requests = 20_000;
     for i in 0..requests {
@@ -63,9 +65,14 @@ async fn a_hot_session_is_answered_without_a_round_trip_per_request() {
         "{per_request} Redis commands per request"
     );
     assert!(a.store.stats().flushed >= 1, "the activity reached Redis");
-    // And it did move the deadline there.
-    let deadline = a.tracker.deadline(&alice).await.unwrap().unwrap();
-    assert!(deadline.as_millis() > 0);
+    // And it did move the deadline there: a replica that never saw the
+    // activity reads the later deadline from Redis.
+    let b = replica(&redis.url(), "hot", policy(60_000, 10_000)).await;
+    let moved = b.tracker.deadline(&alice).await.unwrap().unwrap();
+    assert!(
+        moved.as_millis() >= first.as_millis() + 100,
+        "{first:?} -> {moved:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,8 +184,10 @@ async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
         .await
         .unwrap();
     assert_eq!(again, claimed, "the same claim, with the same id");
-    // A third replica does not get it while B holds it.
+    // A third replica does not get it while B holds it, even past the
+    // lease: B renews it until it acknowledges.
     let c = replica(&redis.url(), "lease", policy(500, 0)).await;
+    sleep_ms(3_000).await;
     assert!(
         c.store
             .claim_due(Timestamp::NEVER, timing, 10)
@@ -186,7 +195,8 @@ async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
             .unwrap()
             .is_empty()
     );
-    // Handled and acknowledged through the tracker's sweep on B: once.
+    assert!(b.store.stats().renewed >= 1);
+    // B acknowledges it: nobody claims it again.
     let timeout_core::Due::Expiry(expired) = &again[0] else {
         panic!("{again:?}")
     };
@@ -194,6 +204,7 @@ async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
         .ack(&[expired.claim.clone().unwrap()])
         .await
         .unwrap();
+    assert_eq!(b.store.stats().held, 0);
     sleep_ms(2_200).await;
     assert!(
         c.store
@@ -205,7 +216,7 @@ async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explicit_logout_ends_one_session_and_tells_the_other_replicas() {
+async fn explicit_logout_ends_one_session_everywhere_and_refuses_its_replay() {
     let redis = RedisServer::start();
     let a = replica(&redis.url(), "logout", policy(60_000, 0)).await;
     let b = replica(&redis.url(), "logout", policy(60_000, 0)).await;
@@ -220,17 +231,32 @@ async fn explicit_logout_ends_one_session_and_tells_the_other_replicas() {
         b.tracker.check(Some(&s1), RequestKind::Activity).await
     ));
     assert_eq!(b.store.stats().cached, 1);
+    // s1's tab on B has its socket open there.
+    let mut s1_socket_on_b = b.tracker.subscribe(&s1);
+    let mut s2_socket_on_b = b.tracker.subscribe(&s2);
     a.tracker.logout(&s1).await.unwrap();
-    // B drops s1 from its cache and asks Redis, which no longer knows it
-    // as a member: a new request of s1 would join again (the framework
-    // session is gone, so none comes); the key lives on for s2.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while b.store.stats().received == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "B never heard of the logout"
+    // B closes s1's socket (and only s1's) when it hears of the logout.
+    let closed = tokio::time::timeout(Duration::from_secs(3), s1_socket_on_b.recv()).await;
+    assert_eq!(closed, Ok(None), "s1's socket on B ends without a message");
+    assert_eq!(
+        s2_socket_on_b.try_next(),
+        Ok(None),
+        "s2's socket stays open"
+    );
+    // A replayed cookie of s1 is refused on either replica: B no longer
+    // answers it from its cache, and Redis remembers the logout.
+    for replica in [&a, &b] {
+        assert_eq!(
+            replica
+                .tracker
+                .check(Some(&s1), RequestKind::Activity)
+                .await,
+            Decision::TimedOut
         );
-        sleep_ms(20).await;
+        assert_eq!(
+            replica.tracker.check_session("s1").await,
+            Decision::TimedOut
+        );
     }
     assert!(allowed(
         b.tracker.check(Some(&s2), RequestKind::Passive).await
@@ -238,6 +264,39 @@ async fn explicit_logout_ends_one_session_and_tells_the_other_replicas() {
     assert_eq!(a.tracker.active_count().await.unwrap(), 1);
     a.tracker.logout(&s2).await.unwrap();
     assert_eq!(a.tracker.active_count().await.unwrap(), 0);
+    // Logging in again (the application calls login) is tracked afresh.
+    assert!(allowed(a.tracker.login(&s1).await));
+    assert!(
+        total_hooks([&a, &b]).is_empty(),
+        "an explicit logout runs no hook"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_slower_than_the_lease_runs_once_while_other_replicas_sweep() {
+    let redis = RedisServer::start();
+    let lease = support::builder(&redis.url(), "slow").lease(Duration::from_secs(1));
+    let slow = support::replica_with_hook_delay(lease.clone(), policy(500, 0), 3_000).await;
+    let other = support::replica_with_hook_delay(lease, policy(500, 0), 0).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        slow.tracker
+            .check(Some(&alice), RequestKind::Activity)
+            .await
+    ));
+    sleep_ms(700).await;
+    let sweeping = slow.tracker.spawn_sweeper();
+    sleep_ms(300).await; // the slow replica has claimed alice
+    let other_sweeper = other.tracker.spawn_sweeper();
+    // Three leases pass while the hook runs; the other replica sweeps all
+    // along and never gets the claim.
+    sleep_ms(4_000).await;
+    drop((sweeping, other_sweeper));
+    assert_eq!(
+        total_hooks([&slow, &other]),
+        BTreeMap::from([("alice".into(), 1)])
+    );
+    assert_eq!(slow.store.stats().held, 0, "acknowledged once done");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

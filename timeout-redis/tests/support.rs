@@ -54,6 +54,24 @@ pub async fn replica(url: &str, prefix: &str, policy: Policy) -> Replica {
 }
 
 pub async fn replica_on(builder: RedisStoreBuilder, policy: Policy, clock: impl Clock) -> Replica {
+    replica_full(builder, policy, clock, 0).await
+}
+
+/// A replica whose hook takes `delay_ms` before it records its run.
+pub async fn replica_with_hook_delay(
+    builder: RedisStoreBuilder,
+    policy: Policy,
+    delay_ms: u64,
+) -> Replica {
+    replica_full(builder, policy, SystemClock, delay_ms).await
+}
+
+async fn replica_full(
+    builder: RedisStoreBuilder,
+    policy: Policy,
+    clock: impl Clock,
+    delay_ms: u64,
+) -> Replica {
     let store = builder
         .connect()
         .await
@@ -66,6 +84,7 @@ pub async fn replica_on(builder: RedisStoreBuilder, policy: Policy, clock: impl 
         .hook(hook_fn("count", move |expired| {
             let log = log.clone();
             async move {
+                sleep_ms(delay_ms).await;
                 *log.0
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

@@ -171,6 +171,11 @@ struct Remembered {
 }
 
 impl Remembered {
+    fn remember(&mut self, session: &str, until: u64) {
+        self.by_time.entry(until).or_default().push(session.into());
+        self.until.insert(session.into(), until);
+    }
+
     fn purge(&mut self, now: u64) {
         while let Some(first) = self.by_time.first_entry() {
             if *first.key() > now {
@@ -498,19 +503,25 @@ impl MemoryStore {
         out
     }
 
-    /// Removes `key` without an event; with `session`, only when it was the
-    /// key's last session.
-    fn remove_key(&self, key: &str, session: Option<&str>) -> bool {
+    /// Removes `key` without an event; with `session`, only that session
+    /// (the key when it was the last), remembered as ended until its
+    /// deadline and `remember` after.
+    fn remove_key(&self, key: &str, session: Option<(&str, Timing)>) -> bool {
         let hash = self.hash(key);
         let mut table = write(self.shard(hash));
         let Ok(mut found) = table.find_entry(hash, |slot| slot.entry.names.is_key(key)) else {
             return false;
         };
-        if let Some(session) = session {
+        if let Some((session, timing)) = session {
             let slot = found.get_mut();
             if !slot.has_session(session) {
                 return false;
             }
+            let until = slot
+                .entry
+                .deadline()
+                .saturating_add(duration_millis(timing.remember));
+            lock(&self.remembered).remember(session, until);
             slot.others.retain(|s| &**s != session);
             let key_session_goes_on = slot.entry.key_is_session && session != key;
             if key_session_goes_on || !slot.others.is_empty() {
@@ -591,8 +602,13 @@ impl Store for MemoryStore {
             .map(|e| Timestamp::from_millis(e.deadline())))
     }
 
-    async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError> {
-        Ok(self.remove_key(key, Some(session)))
+    async fn end_session(
+        &self,
+        key: &str,
+        session: &str,
+        timing: Timing,
+    ) -> Result<bool, StoreError> {
+        Ok(self.remove_key(key, Some((session, timing))))
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {

@@ -98,6 +98,32 @@ pub struct Expired {
     pub claim: Option<Claim>,
 }
 
+impl Expired {
+    /// A stable id of this logout, for hooks that must be idempotent: the
+    /// same on every attempt and on every replica that runs it (a replica
+    /// that takes over the claim of one that died gets the same id).
+    ///
+    /// ```
+    /// use timeout_core::{Cause, Expired, Timestamp};
+    ///
+    /// let expired = Expired {
+    ///     key: "alice".into(),
+    ///     user: "alice".into(),
+    ///     sessions: vec!["s1".into()],
+    ///     deadline: Timestamp::from_millis(1_000),
+    ///     cause: Cause::Idle,
+    ///     claim: None,
+    /// };
+    /// assert_eq!(expired.run_id(), "alice@1000");
+    /// ```
+    pub fn run_id(&self) -> String {
+        match &self.claim {
+            Some(claim) => claim.0.clone(),
+            None => format!("{}@{}", self.key, self.deadline.as_millis()),
+        }
+    }
+}
+
 /// A warning that came due and was claimed by this caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueWarning {
@@ -168,9 +194,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn deadline(&self, key: &str, timing: Timing) -> Result<Option<Timestamp>, StoreError>;
 
     /// Ends one session of `key` (explicit logout). The key stops being
-    /// tracked when it has no session left. Returns whether the session was
-    /// tracked.
-    async fn end_session(&self, key: &str, session: &str) -> Result<bool, StoreError>;
+    /// tracked when it has no session left. The session is remembered as
+    /// ended until its deadline and `timing.remember` after it, as a timed
+    /// out one would be, so a replayed cookie is refused (until
+    /// [`forget_timed_out`](Store::forget_timed_out) at a new login).
+    /// Returns whether the session was tracked.
+    async fn end_session(
+        &self,
+        key: &str,
+        session: &str,
+        timing: Timing,
+    ) -> Result<bool, StoreError>;
 
     /// Stops tracking `key` and all its sessions, with no event. Returns
     /// whether it was tracked.

@@ -308,16 +308,24 @@ fn explicit_logout_stops_tracking_without_events() {
     let store = MemoryStore::new();
     user("alice", "laptop").at(&store, T0);
     user("alice", "phone").at(&store, T0);
-    assert!(futures_block_on(store.end_session("alice", "phone")).unwrap());
-    assert!(!futures_block_on(store.end_session("alice", "phone")).unwrap());
+    let end = |session| futures_block_on(store.end_session("alice", session, timing(0)));
+    assert!(end("phone").unwrap());
+    assert!(!end("phone").unwrap());
     assert_eq!(store.stats().tracked, 1, "the laptop session goes on");
-    assert!(futures_block_on(store.end_session("alice", "laptop")).unwrap());
+    assert!(end("laptop").unwrap());
     assert_eq!(store.stats().tracked, 0);
+    // A replayed cookie of an ended session is refused, as after a timeout,
+    // until the application logs the user in again.
+    assert_eq!(
+        user("alice", "laptop").at(&store, T0 + 1),
+        TouchOutcome::Refused
+    );
+    assert!(futures_block_on(store.timed_out("phone", Timestamp::from_millis(T0 + 1))).unwrap());
+    futures_block_on(store.forget_timed_out("alice", "laptop")).unwrap();
     assert!(
         claim(&store, T0 + 3_600 * SEC, 10).is_empty(),
         "no event follows"
     );
-    // Not remembered as timed out: logging in again works.
     assert!(matches!(
         user("alice", "laptop").at(&store, T0 + 1),
         TouchOutcome::Live { .. }

@@ -1,0 +1,103 @@
+//! Running the hooks of one logout: every attempt is bounded by a timeout,
+//! a failed or timed-out attempt is retried with backoff a bounded number of
+//! times, and the run is then recorded as dead, so no hook can hold a
+//! sweeper or another user's logout.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use crate::{Expired, TimeoutHook, audit};
+
+/// How long one attempt of one hook may take by default.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times a failed hook is tried again by default.
+pub const DEFAULT_HOOK_RETRIES: u32 = 3;
+/// The first pause before a retry; it doubles each time, up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How hooks are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HookPolicy {
+    pub(crate) timeout: Duration,
+    pub(crate) retries: u32,
+}
+
+impl Default for HookPolicy {
+    fn default() -> Self {
+        HookPolicy {
+            timeout: DEFAULT_HOOK_TIMEOUT,
+            retries: DEFAULT_HOOK_RETRIES,
+        }
+    }
+}
+
+/// Counters of hook runs, for monitoring and tests.
+#[derive(Debug, Default)]
+pub(crate) struct HookCounters {
+    pub(crate) succeeded: AtomicU64,
+    pub(crate) failed_attempts: AtomicU64,
+    pub(crate) timed_out_attempts: AtomicU64,
+    pub(crate) dead: AtomicU64,
+}
+
+/// Runs every hook once for `expired`, in order. A hook that fails is
+/// retried; one that keeps failing is logged and counted as dead, and the
+/// hooks after it still run.
+pub(crate) async fn run_all(
+    hooks: &[Arc<dyn TimeoutHook>],
+    expired: &Expired,
+    policy: HookPolicy,
+    counters: &HookCounters,
+) {
+    for hook in hooks {
+        run_one(hook.as_ref(), expired, policy, counters).await;
+    }
+}
+
+async fn run_one(
+    hook: &dyn TimeoutHook,
+    expired: &Expired,
+    policy: HookPolicy,
+    counters: &HookCounters,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    let attempts = policy.retries.saturating_add(1);
+    for attempt in 1..=attempts {
+        let failure = match tokio::time::timeout(policy.timeout, hook.on_timeout(expired)).await {
+            Ok(Ok(())) => {
+                counters.succeeded.fetch_add(1, Relaxed);
+                return;
+            }
+            Ok(Err(err)) => {
+                counters.failed_attempts.fetch_add(1, Relaxed);
+                err.to_string()
+            }
+            Err(_) => {
+                counters.timed_out_attempts.fetch_add(1, Relaxed);
+                format!("no answer within {:?}", policy.timeout)
+            }
+        };
+        if attempt == attempts {
+            counters.dead.fetch_add(1, Relaxed);
+            audit::hook_dead(expired, hook.name(), attempts, &failure);
+            return;
+        }
+        tracing::warn!(
+            target: "timeout",
+            hook = hook.name(),
+            user = %audit::Escaped(&expired.user),
+            run = %expired.run_id(),
+            attempt,
+            "timeout hook failed ({failure}); trying again in {backoff:?}"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
