@@ -270,11 +270,13 @@ async fn explicit_logout_stops_tracking_at_once_with_no_event() {
     f.set(1_000);
     assert_eq!(f.tracker.sweep().await.unwrap().logouts, 0);
     assert!(f.hook.users().is_empty());
-    // Logging in again is a fresh start, not a refusal.
+    // A replayed cookie of the ended session is refused...
     assert_eq!(
         f.tracker.check(Some(&alice), Activity).await,
-        allowed_until(1_060)
+        Decision::TimedOut
     );
+    // ...while logging in again is a fresh start.
+    assert_eq!(f.tracker.login(&alice).await, allowed_until(1_060));
 }
 
 #[tokio::test]
