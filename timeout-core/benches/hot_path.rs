@@ -29,6 +29,7 @@ fn touch<'a>(key: &'a str, kind: RequestKind) -> Touch<'a> {
         timeout: Duration::from_secs(8 * 3600),
         absolute_lifetime: None,
         timing: TIMING,
+        login: false,
     }
 }
 

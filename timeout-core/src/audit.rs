@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write};
 
-use crate::{Expired, Subject, subject::redacted};
+use crate::{Cause, Expired, StateLost, Subject, subject::redacted};
 
 /// The `tracing` target of audit records.
 pub const AUDIT_TARGET: &str = "timeout::audit";
@@ -64,7 +64,22 @@ pub(crate) fn timed_out(expired: &Expired) {
         sessions = %sessions,
         cause = ?expired.cause,
         deadline_ms = expired.deadline.as_millis(),
-        "logged out after the idle timeout"
+        "{}",
+        match expired.cause {
+            Cause::StateLost => "logged out: the timeout store lost the session's state",
+            _ => "logged out after the idle timeout",
+        }
+    );
+}
+
+pub(crate) fn state_lost(lost: &StateLost) {
+    tracing::error!(
+        target: AUDIT_TARGET,
+        event = "state_lost",
+        at_ms = lost.at.as_millis(),
+        store = %Escaped(&lost.what),
+        "the timeout store lost its state: sessions it held are logged out as they are \
+         seen; reconcile what no replica knew"
     );
 }
 

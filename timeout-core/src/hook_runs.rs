@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Expired, TimeoutHook, audit};
+use crate::{Expired, HookError, StateLost, TimeoutHook, audit};
 
 /// How long one attempt of one hook may take by default.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,23 +57,75 @@ pub(crate) async fn run_all(
     counters: &HookCounters,
 ) {
     for hook in hooks {
-        run_one(hook.as_ref(), expired, policy, counters).await;
+        let run = Run {
+            hook: hook.name(),
+            user: &expired.user,
+            id: &expired.run_id(),
+        };
+        let outcome = with_retries(run, policy, counters, || hook.on_timeout(expired)).await;
+        if let Err((attempts, failure)) = outcome {
+            audit::hook_dead(expired, hook.name(), attempts, &failure);
+        }
     }
 }
 
-async fn run_one(
-    hook: &dyn TimeoutHook,
-    expired: &Expired,
+/// Tells every hook that the store lost its state, with the same retries.
+pub(crate) async fn run_state_lost(
+    hooks: &[Arc<dyn TimeoutHook>],
+    lost: &StateLost,
     policy: HookPolicy,
     counters: &HookCounters,
 ) {
+    let id = format!("state-lost@{}", lost.at.as_millis());
+    for hook in hooks {
+        let run = Run {
+            hook: hook.name(),
+            user: "",
+            id: &id,
+        };
+        if let Err((attempts, failure)) =
+            with_retries(run, policy, counters, || hook.on_state_lost(lost)).await
+        {
+            tracing::error!(
+                target: audit::AUDIT_TARGET,
+                event = "hook_dead",
+                hook = %audit::Escaped(hook.name()),
+                run = %audit::Escaped(&id),
+                attempts,
+                "the state-lost hook gave up ({failure}); reconcile by hand"
+            );
+        }
+    }
+}
+
+/// Which run of which hook, for the logs.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    hook: &'a str,
+    user: &'a str,
+    id: &'a str,
+}
+
+/// Calls `attempt` until it succeeds, at most `1 + retries` times, each
+/// bounded by the timeout. `Err` holds the attempts made and the last
+/// failure; the run is counted as dead.
+async fn with_retries<'a, F, Fut>(
+    run: Run<'_>,
+    policy: HookPolicy,
+    counters: &HookCounters,
+    attempt: F,
+) -> Result<(), (u32, String)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), HookError>> + 'a,
+{
     let mut backoff = FIRST_BACKOFF;
     let attempts = policy.retries.saturating_add(1);
-    for attempt in 1..=attempts {
-        let failure = match tokio::time::timeout(policy.timeout, hook.on_timeout(expired)).await {
+    for n in 1..=attempts {
+        let failure = match tokio::time::timeout(policy.timeout, attempt()).await {
             Ok(Ok(())) => {
                 counters.succeeded.fetch_add(1, Relaxed);
-                return;
+                return Ok(());
             }
             Ok(Err(err)) => {
                 counters.failed_attempts.fetch_add(1, Relaxed);
@@ -84,20 +136,20 @@ async fn run_one(
                 format!("no answer within {:?}", policy.timeout)
             }
         };
-        if attempt == attempts {
+        if n == attempts {
             counters.dead.fetch_add(1, Relaxed);
-            audit::hook_dead(expired, hook.name(), attempts, &failure);
-            return;
+            return Err((attempts, failure));
         }
         tracing::warn!(
             target: "timeout",
-            hook = hook.name(),
-            user = %audit::Escaped(&expired.user),
-            run = %expired.run_id(),
-            attempt,
+            hook = run.hook,
+            user = %audit::Escaped(run.user),
+            run = %run.id,
+            attempt = n,
             "timeout hook failed ({failure}); trying again in {backoff:?}"
         );
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    Ok(())
 }

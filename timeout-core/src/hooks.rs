@@ -5,7 +5,7 @@ use std::{fmt, future::Future};
 
 use async_trait::async_trait;
 
-use crate::Expired;
+use crate::{Expired, StateLost};
 
 /// The error a hook reports; it is logged and the other hooks still run.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -42,6 +42,17 @@ pub trait TimeoutHook: Send + Sync + 'static {
     /// refused at the gate waits for it at most one hook timeout; the
     /// sweeper does not wait for it.
     async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError>;
+
+    /// Called once per loss of the store's state, on one replica: what the
+    /// store held before `lost.at` is gone, and the users no replica still
+    /// knew were not logged out one by one. Reconcile here what sessions
+    /// hold (count the license seats still in use, say). Retried and
+    /// bounded like [`on_timeout`](TimeoutHook::on_timeout). The default
+    /// does nothing.
+    async fn on_state_lost(&self, lost: &StateLost) -> Result<(), HookError> {
+        let _ = lost;
+        Ok(())
+    }
 
     /// A name for the logs.
     fn name(&self) -> &str {

@@ -29,7 +29,21 @@ const RECENT_IDS: usize = 8_192;
 struct Subscriber {
     id: u64,
     session: Arc<str>,
+    user: Arc<str>,
     tx: mpsc::Sender<Notification>,
+}
+
+/// A key this replica knows to be in use: one with open subscriptions here.
+/// A store that lost its state logs these out rather than forgetting them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KnownKey {
+    /// The key.
+    pub key: String,
+    /// Its user.
+    pub user: String,
+    /// The sessions with subscriptions here.
+    pub sessions: Vec<String>,
 }
 
 type Shard = HashMap<Box<str>, Vec<Subscriber>>;
@@ -85,11 +99,21 @@ impl Hub {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn subscribe(self: &Arc<Self>, key: &str, session: Arc<str>) -> Subscription {
+    pub(crate) fn subscribe(
+        self: &Arc<Self>,
+        key: &str,
+        session: Arc<str>,
+        user: Arc<str>,
+    ) -> Subscription {
         let (tx, rx) = mpsc::channel(QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut shard = self.shard(key);
-        let subscriber = Subscriber { id, session, tx };
+        let subscriber = Subscriber {
+            id,
+            session,
+            user,
+            tx,
+        };
         match shard.get_mut(key) {
             Some(subs) => subs.push(subscriber),
             None => {
@@ -160,6 +184,28 @@ impl Hub {
     /// Open subscriptions of `key` on this replica.
     pub(crate) fn subscribers(&self, key: &str) -> usize {
         self.shard(key).get(key).map_or(0, Vec::len)
+    }
+
+    /// Every key with an open subscription here, and its sessions.
+    pub(crate) fn known_keys(&self) -> Vec<KnownKey> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, subs) in shard.iter() {
+                let open: Vec<&Subscriber> = subs.iter().filter(|s| !s.tx.is_closed()).collect();
+                let Some(first) = open.first() else { continue };
+                let mut sessions: Vec<String> =
+                    open.iter().map(|s| s.session.to_string()).collect();
+                sessions.sort_unstable();
+                sessions.dedup();
+                out.push(KnownKey {
+                    key: key.to_string(),
+                    user: first.user.to_string(),
+                    sessions,
+                });
+            }
+        }
+        out
     }
 }
 
@@ -288,6 +334,11 @@ impl EventSink {
     pub fn close_session(&self, key: &str, session: &str) {
         self.hub.close_session(key, session);
     }
+
+    /// The keys with open subscriptions on this replica.
+    pub fn known_keys(&self) -> Vec<KnownKey> {
+        self.hub.known_keys()
+    }
 }
 
 impl std::fmt::Debug for EventSink {
@@ -312,7 +363,7 @@ mod tests {
     #[test]
     fn a_claim_delivered_twice_reaches_subscribers_once() {
         let hub = Hub::new();
-        let mut sub = hub.subscribe("alice", "s1".into());
+        let mut sub = hub.subscribe("alice", "s1".into(), "alice".into());
         assert_eq!(hub.deliver(&warning(Some("w:alice:1"))), 1);
         assert_eq!(hub.deliver(&warning(Some("w:alice:1"))), 0);
         assert_eq!(hub.deliver(&warning(Some("w:alice:2"))), 1);

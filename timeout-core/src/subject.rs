@@ -128,6 +128,11 @@ impl Subject {
         Arc::from(self.session())
     }
 
+    /// The user name as its own string, for the subscription registry.
+    pub(crate) fn user_shared(&self) -> Arc<str> {
+        Arc::from(self.user())
+    }
+
     /// The user name.
     pub fn user(&self) -> &str {
         &self.ids[self.split..]

@@ -376,6 +376,12 @@ impl Tracker {
     /// even if no sweep has run: the logout (notifications, hooks, audit)
     /// runs exactly once, whether here or in the sweeper.
     pub fn check(&self, subject: Option<&Subject>, kind: RequestKind) -> Check {
+        self.check_as(subject, kind, false)
+    }
+
+    /// [`check`](Tracker::check), telling the store whether this is the
+    /// application's login of the subject.
+    fn check_as(&self, subject: Option<&Subject>, kind: RequestKind, login: bool) -> Check {
         let policy = &self.inner.policy;
         if !policy.enabled() {
             return Check::ready(Decision::Disabled);
@@ -386,13 +392,13 @@ impl Tracker {
         if policy.is_exempt(subject.user()) {
             return Check::ready(Decision::Exempt);
         }
-        let touch = self.touch_of(subject, kind, self.inner.clock.now());
+        let touch = self.touch_of(subject, kind, self.inner.clock.now(), login);
         match self.inner.store.try_touch(&touch) {
             Some(outcome) => self.settle(outcome),
             None => {
                 let tracker = self.clone();
                 let subject = subject.clone();
-                Check::pending(async move { tracker.touch_slowly(&subject, kind).await })
+                Check::pending(async move { tracker.touch_slowly(&subject, kind, login).await })
             }
         }
     }
@@ -493,7 +499,8 @@ impl Tracker {
         {
             return self.store_failed(&err);
         }
-        self.check(Some(subject), RequestKind::Activity).await
+        self.check_as(Some(subject), RequestKind::Activity, true)
+            .await
     }
 
     /// The application logged `subject` out: this session stops being
@@ -524,7 +531,9 @@ impl Tracker {
             return Subscription::silent();
         }
         let key = subject.key(policy.scope());
-        self.inner.hub.subscribe(key, subject.session_shared())
+        self.inner
+            .hub
+            .subscribe(key, subject.session_shared(), subject.user_shared())
     }
 
     /// When `subject` times out unless active before; `None` if untracked.
@@ -601,6 +610,25 @@ impl Tracker {
                         events.push(event);
                         expired.push(e);
                     }
+                    Due::StateLost(lost) => {
+                        audit::state_lost(&lost);
+                        let tracker = self.clone();
+                        let work = async move {
+                            let inner = &tracker.inner;
+                            hook_runs::run_state_lost(
+                                &inner.hooks,
+                                &lost,
+                                inner.hook_policy,
+                                &inner.hook_counters,
+                            )
+                            .await;
+                        };
+                        if background {
+                            detach(work);
+                        } else {
+                            running.spawn(work);
+                        }
+                    }
                 }
             }
             let published = events.is_empty() || self.publish_batch(&events).await;
@@ -648,7 +676,13 @@ impl Tracker {
         }
     }
 
-    fn touch_of<'a>(&self, subject: &'a Subject, kind: RequestKind, now: Timestamp) -> Touch<'a> {
+    fn touch_of<'a>(
+        &self,
+        subject: &'a Subject,
+        kind: RequestKind,
+        now: Timestamp,
+        login: bool,
+    ) -> Touch<'a> {
         let policy = &self.inner.policy;
         Touch {
             key: subject.key(policy.scope()),
@@ -659,11 +693,12 @@ impl Tracker {
             timeout: policy.timeout_for(subject.groups()),
             absolute_lifetime: policy.absolute_lifetime(),
             timing: self.inner.timing,
+            login,
         }
     }
 
-    async fn touch_slowly(&self, subject: &Subject, kind: RequestKind) -> Decision {
-        let touch = self.touch_of(subject, kind, self.inner.clock.now());
+    async fn touch_slowly(&self, subject: &Subject, kind: RequestKind, login: bool) -> Decision {
+        let touch = self.touch_of(subject, kind, self.inner.clock.now(), login);
         match self.inner.store.touch(&touch).await {
             Ok(outcome) => self.settle(outcome).await,
             Err(err) => self.store_failed(&err),
@@ -851,10 +886,16 @@ fn warning_event(warning: &DueWarning, now: Timestamp) -> KeyEvent {
 }
 
 fn logout_event(expired: &Expired) -> KeyEvent {
+    // A key whose state was lost may have sessions no replica knew of:
+    // every subscription of it ends.
+    let sessions = match expired.cause {
+        crate::Cause::StateLost => Vec::new(),
+        _ => expired.sessions.clone(),
+    };
     KeyEvent {
         key: expired.key.clone(),
         notification: Notification::logout(),
-        sessions: expired.sessions.clone(),
+        sessions,
         id: expired.claim.as_ref().map(|c| c.0.clone()),
     }
 }

@@ -29,6 +29,9 @@ struct Cached {
     timeout: u64,
     /// Sessions Redis confirmed as members of the key.
     sessions: Vec<Box<str>>,
+    /// The user, when it differs from the key (scope session): for the
+    /// logout of a key whose state Redis lost.
+    user: Option<Box<str>>,
     /// Server time of the last activity not yet flushed; 0 for none.
     pending: u64,
 }
@@ -38,6 +41,14 @@ struct Shard {
     map: HashMap<Box<str>, Cached>,
     /// Keys with pending activity, each once.
     dirty: Vec<Box<str>>,
+}
+
+/// What this replica knew of a key, for logging it out when Redis lost it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KnownEntry {
+    pub(crate) key: String,
+    pub(crate) user: String,
+    pub(crate) sessions: Vec<String>,
 }
 
 /// Activity of one key taken for a flush.
@@ -135,10 +146,45 @@ impl Cache {
         }
     }
 
+    /// Whether Redis confirmed `session` as a member of `key` to this
+    /// replica: if Redis no longer knows the key, it lost it.
+    pub(crate) fn knows(&self, key: &str, session: &str) -> bool {
+        self.shard(key)
+            .map
+            .get(key)
+            .is_some_and(|e| e.sessions.iter().any(|s| **s == *session))
+    }
+
+    /// What is known of `key`.
+    pub(crate) fn known(&self, key: &str) -> Option<KnownEntry> {
+        self.shard(key).map.get(key).map(|e| known_entry(key, e))
+    }
+
+    /// Takes every entry whose key `pick` selects (the keys of a shard whose
+    /// state Redis lost).
+    pub(crate) fn drain_where(&self, pick: impl Fn(&str) -> bool) -> Vec<KnownEntry> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let shard = &mut *guard;
+            shard.map.retain(|key, entry| {
+                if pick(key) {
+                    out.push(known_entry(key, entry));
+                    false
+                } else {
+                    true
+                }
+            });
+            shard.dirty.retain(|key| !pick(key));
+        }
+        out
+    }
+
     /// What Redis answered for `key` and `session`.
     pub(crate) fn confirm(
         &self,
         key: &str,
+        user: &str,
         session: &str,
         deadline: u64,
         absolute: u64,
@@ -163,6 +209,7 @@ impl Cache {
                         absolute,
                         timeout,
                         sessions: vec![session.into()],
+                        user: (user != key).then(|| user.into()),
                         pending: 0,
                     },
                 );
@@ -236,6 +283,14 @@ impl Cache {
     }
 }
 
+fn known_entry(key: &str, entry: &Cached) -> KnownEntry {
+    KnownEntry {
+        key: key.to_owned(),
+        user: entry.user.as_deref().unwrap_or(key).to_owned(),
+        sessions: entry.sessions.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
 // Plain data under the lock and no user code: a poisoned lock still holds
 // consistent data.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -261,7 +316,7 @@ mod tests {
         let t =
             |session, kind, timeout, now| cache.touch("alice", session, kind, timeout, now, 1_000);
         assert_eq!(t("s1", RequestKind::Activity, MIN, 0), None, "unknown key");
-        cache.confirm("alice", "s1", 10 * MIN, 0, 10 * MIN);
+        cache.confirm("alice", "alice", "s1", 10 * MIN, 0, 10 * MIN);
         assert_eq!(
             t("s2", RequestKind::Activity, 10 * MIN, 1),
             None,
@@ -307,7 +362,7 @@ mod tests {
     #[test]
     fn the_absolute_deadline_caps_activity() {
         let cache = Cache::new();
-        cache.confirm("alice", "s1", 5 * MIN, 6 * MIN, 5 * MIN);
+        cache.confirm("alice", "alice", "s1", 5 * MIN, 6 * MIN, 5 * MIN);
         let deadline = live(cache.touch("alice", "s1", RequestKind::Activity, 5 * MIN, 2 * MIN, 0));
         assert_eq!(deadline, Some(6 * MIN));
     }
@@ -315,8 +370,8 @@ mod tests {
     #[test]
     fn forgetting_and_pruning() {
         let cache = Cache::new();
-        cache.confirm("alice", "s1", MIN, 0, MIN);
-        cache.confirm("alice", "s2", MIN, 0, MIN);
+        cache.confirm("alice", "alice", "s1", MIN, 0, MIN);
+        cache.confirm("alice", "alice", "s2", MIN, 0, MIN);
         cache.forget("alice", Some("s1"));
         assert!(
             cache
@@ -328,7 +383,7 @@ mod tests {
                 .touch("alice", "s2", RequestKind::Passive, MIN, 0, 0)
                 .is_some()
         );
-        cache.confirm("bob", "s3", MIN, 0, MIN);
+        cache.confirm("bob", "bob", "s3", MIN, 0, MIN);
         cache.refresh("bob", 0);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.prune(MIN + 1), 1);

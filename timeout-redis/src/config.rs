@@ -53,6 +53,33 @@ pub enum RedisStoreError {
     Mismatch(String),
 }
 
+/// What the store does with sessions Redis no longer knows after it lost its
+/// state (a restart without persistence, a failover to a lagging replica,
+/// eviction, a flush).
+///
+/// ```
+/// use timeout_redis::{AfterStateLoss, RedisStore};
+///
+/// let builder = RedisStore::builder("redis://127.0.0.1:6379")
+///     .after_state_loss(AfterStateLoss::LogOut);
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AfterStateLoss {
+    /// Fail closed (the default): a session the loss may have forgotten is
+    /// refused and logged out with the cause `StateLost`, once, by the
+    /// replica that sees it first; the keys replicas still knew are logged
+    /// out as soon as the loss is noticed. New logins
+    /// (`Tracker::login`) are tracked as usual.
+    #[default]
+    LogOut,
+    /// Fail open: an unknown session gets a fresh idle period, as if it had
+    /// just logged in. Only for applications that accept that a Redis
+    /// restart forgives every idle session.
+    Retrack,
+}
+
 /// Builds a [`RedisStore`]; every replica of one application must use the
 /// same prefix and shard count.
 ///
@@ -78,6 +105,7 @@ pub struct RedisStoreBuilder {
     flush_interval: Duration,
     lease: Duration,
     command_timeout: Duration,
+    after_state_loss: AfterStateLoss,
 }
 
 impl RedisStoreBuilder {
@@ -90,7 +118,15 @@ impl RedisStoreBuilder {
             flush_interval: Duration::from_millis(100),
             lease: Duration::from_secs(2),
             command_timeout: Duration::from_secs(1),
+            after_state_loss: AfterStateLoss::LogOut,
         }
+    }
+
+    /// What to do with sessions Redis no longer knows after it lost its
+    /// state (default [`AfterStateLoss::LogOut`]: fail closed).
+    pub fn after_state_loss(mut self, after: AfterStateLoss) -> Self {
+        self.after_state_loss = after;
+        self
     }
 
     /// Namespace of every key and of the channel (default `timeout`):
@@ -213,9 +249,18 @@ impl RedisStoreBuilder {
             what: what.clone(),
             flush_interval: self.flush_interval,
             lease: self.lease,
+            retrack_after_loss: self.after_state_loss == AfterStateLoss::Retrack,
         };
         let store = RedisStore::assemble(conn, layout, settings);
         store.load_scripts().await.map_err(connect_error)?;
+        store
+            .init_epochs()
+            .await
+            .map_err(|e| RedisStoreError::Connect {
+                what: what.clone(),
+                source: RedisError::from(std::io::Error::other(e.to_string())),
+            })?;
+        warn_about_durability(&mut store.conn(), &what).await;
         store
             .sync_clock()
             .await
@@ -302,6 +347,51 @@ impl RedisStoreBuilder {
                 self.shards
             ))),
         }
+    }
+}
+
+/// Warns when Redis may drop the timeout state: an eviction policy that can
+/// evict its keys, or no persistence (a restart loses everything). The
+/// store fails closed either way, but every user then has to log in again.
+async fn warn_about_durability(conn: &mut Conn, what: &str) {
+    let config = |name: &'static str| {
+        let mut conn = conn.clone();
+        async move {
+            let reply: Result<Vec<String>, RedisError> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .query_async(&mut conn)
+                .await;
+            reply.ok().and_then(|pair| pair.into_iter().nth(1))
+        }
+    };
+    let (policy, save, aof) = (
+        config("maxmemory-policy").await,
+        config("save").await,
+        config("appendonly").await,
+    );
+    let Some(policy) = policy else {
+        tracing::info!(
+            target: "timeout",
+            "could not read the configuration of {what} (CONFIG GET is not allowed?); make sure              maxmemory-policy is noeviction and persistence is on"
+        );
+        return;
+    };
+    if policy != "noeviction" {
+        tracing::warn!(
+            target: "timeout",
+            "{what} has maxmemory-policy {policy}: under memory pressure it may evict timeout              keys, and every session whose key goes is logged out; set maxmemory-policy              noeviction (or give the timeout state a Redis of its own)"
+        );
+    }
+    let no_snapshots = save.as_deref().is_none_or(|s| s.trim().is_empty());
+    let no_aof = aof.as_deref() != Some("yes");
+    if no_snapshots && no_aof {
+        tracing::warn!(
+            target: "timeout",
+            "{what} keeps nothing on disk (save \"\", appendonly no): a restart loses every \
+             deadline, and every logged-in user is logged out; set appendonly yes (with \
+             appendfsync everysec) to keep sessions across restarts"
+        );
     }
 }
 

@@ -8,9 +8,14 @@
 //!                                       for, s:<session> one field per session
 //! {<prefix>:<shard>}:lease        ZSET  claim id -> lease end ms
 //! {<prefix>:<shard>}:claim        HASH  claim id -> the claimed event (JSON)
-//! {<prefix>:<shard>}:gone:<sess>  STRING a timed-out session, expiring when forgotten
+//! {<prefix>:<shard>}:gone:<sess>  STRING a timed-out or logged-out session, expiring when
+//!                                       forgotten
+//! {<prefix>:<shard>}:dead:<key>   STRING a key whose lost state was logged out (once)
+//! {<prefix>:<shard>}:epoch        HASH  id of the shard's state, lost: when a loss of it
+//!                                       was noticed (0: never)
 //! <prefix>:events                 pub/sub channel of claimed events
 //! <prefix>:meta                   HASH  settings every replica must share
+//! <prefix>:loss-reported          STRING a state loss was reported in the last 30 s
 //! ```
 //!
 //! Everything of one key shares the shard's hash tag, so each script touches
@@ -30,6 +35,10 @@ pub(crate) struct ShardKeys {
     pub(crate) hash_prefix: String,
     /// Prefix of the timed-out session markers: append the escaped session.
     pub(crate) gone_prefix: String,
+    /// Prefix of the markers of keys logged out after a state loss.
+    pub(crate) dead_prefix: String,
+    /// The shard's epoch: which incarnation of its state this is.
+    pub(crate) epoch: String,
 }
 
 /// The key layout of one namespace.
@@ -50,6 +59,8 @@ impl Layout {
                     claims: format!("{tag}:claim"),
                     hash_prefix: format!("{tag}:k:"),
                     gone_prefix: format!("{tag}:gone:"),
+                    dead_prefix: format!("{tag}:dead:"),
+                    epoch: format!("{tag}:epoch"),
                 }
             })
             .collect();
@@ -70,6 +81,10 @@ impl Layout {
 
     pub(crate) fn shard(&self, n: usize) -> &ShardKeys {
         &self.shards[n]
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     pub(crate) fn channel(&self) -> String {

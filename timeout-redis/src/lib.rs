@@ -41,9 +41,10 @@ mod layout;
 mod reply;
 mod scripts;
 mod server_clock;
+mod state_loss;
 mod store;
 
 pub use self::{
-    config::{RedisStoreBuilder, RedisStoreError},
+    config::{AfterStateLoss, RedisStoreBuilder, RedisStoreError},
     store::{RedisStore, RedisStoreStats},
 };

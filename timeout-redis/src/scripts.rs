@@ -26,6 +26,25 @@ local function next_due(d, w, warn)
   return d
 end
 local function fmt(n) return string.format('%d', n) end
+-- The shard's state must be the incarnation this replica knows (epoch id
+-- `known`). If not, Redis lost it (a restart without persistence, a
+-- failover to a lagging replica, a flush) or another replica already
+-- noticed that: returns the reply telling this replica so, and the first
+-- to notice records when, creating the new epoch `candidate`.
+local function epoch_changed(ek, known, candidate, now)
+  local e = redis.call('HMGET', ek, 'id', 'lost')
+  local id, lost = e[1], num(e[2])
+  if id == known then return nil end
+  local first = 0
+  if not id then
+    id, lost, first = candidate, now, 1
+    redis.call('HSET', ek, 'id', id, 'lost', lost)
+  elseif lost == 0 then
+    lost, first = now, 1
+    redis.call('HSET', ek, 'lost', lost)
+  end
+  return {now, 'E', id, lost, first}
+end
 -- Claims the key hash h (member m of the shard's due set): leases the
 -- event, marks its sessions as timed out in this shard, and deletes it.
 -- Returns the event JSON and the claim id.
@@ -67,24 +86,44 @@ local function create(h, due, m, key, user, sf, now, timeout, lifetime, warn)
 end
 "#;
 
+/// The epoch a replica starts from: the shard's current one, or a new one
+/// (never lost: nothing was there) for an empty shard.
+/// KEYS: epoch. ARGV: candidate id.
+/// Returns `{now, id, lost}`.
+const INIT_EPOCH: &str = r#"
+local now = now_ms()
+local e = redis.call('HMGET', KEYS[1], 'id', 'lost')
+if e[1] then return {now, e[1], num(e[2])} end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'lost', 0)
+return {now, ARGV[1], 0}
+"#;
+
 /// One request of one key.
 ///
-/// KEYS: hash, due, leases, claims, this session's timed-out marker.
+/// KEYS: hash, due, leases, claims, this session's timed-out marker, epoch,
+/// the key's lost-state marker.
 /// ARGV: member, raw key, user, escaped session, activity (1/0), timeout,
 /// absolute lifetime (0: none), warn, remember, lease, gone prefix, age of
-/// unflushed local activity (-1: none).
+/// unflushed local activity (-1: none), known epoch, candidate epoch,
+/// login (1/0), known to this replica's cache (1/0), re-track after a
+/// state loss (1/0).
 ///
 /// Returns `{now, 'L', deadline, absolute}`, `{now, 'R'}` (refused),
-/// `{now, 'X', event, id}` (expired, claimed by this caller) or
+/// `{now, 'X', event, id}` (expired, claimed by this caller),
 /// `{now, 'N', deadline, absolute, event, id}` (old period claimed, a new
-/// one started).
+/// one started), `{now, 'S', lost}` (a session the store lost: this caller
+/// logs it out, once) or the epoch reply (`'E'`).
 const TOUCH: &str = r#"
 local now = now_ms()
 local h, due, leases, claims, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ek, dead = KEYS[6], KEYS[7]
 local m, key, user, sf = ARGV[1], ARGV[2], ARGV[3], 's:' .. ARGV[4]
 local activity, timeout, lifetime = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7])
 local warn, remember, lease = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local gone_prefix, age = ARGV[11], tonumber(ARGV[12])
+local login, cached, retrack = ARGV[15] == '1', ARGV[16] == '1', ARGV[17] == '1'
+local changed = epoch_changed(ek, ARGV[13], ARGV[14], now)
+if changed then return changed end
 local v = redis.call('HMGET', h, 'l', 't', 'a', 'w', sf)
 if v[1] then
   local l, t, a, w = num(v[1]), num(v[2]), num(v[3]), num(v[4])
@@ -123,6 +162,25 @@ if v[1] then
   return {now, 'N', nd, na, event, id}
 end
 if redis.call('EXISTS', gone) == 1 then return {now, 'R'} end
+if not login and not retrack then
+  -- An unknown key is a new session, unless the store lost it: a key this
+  -- replica knew, one whose due entry outlived its hash (evicted), one
+  -- logged out after a loss, or any key while a session from before a
+  -- loss could still be alive.
+  if redis.call('EXISTS', dead) == 1 then return {now, 'R'} end
+  local lost = num(redis.call('HGET', ek, 'lost'))
+  local evicted = redis.call('ZSCORE', due, m)
+  if evicted then redis.call('ZREM', due, m) end
+  if cached or evicted or (lost > 0 and now < lost + timeout + remember) then
+    local keep = math.max(remember, 1000)
+    redis.call('SET', gone, '1', 'PX', keep)
+    if redis.call('SET', dead, '1', 'NX', 'PX', keep) then
+      if cached or evicted or lost == 0 then lost = now end
+      return {now, 'S', lost}
+    end
+    return {now, 'R'}
+  end
+end
 local d, a = create(h, due, m, key, user, sf, now, timeout, lifetime, warn)
 return {now, 'L', d, a}
 "#;
@@ -131,13 +189,17 @@ return {now, 'L', d, a}
 /// it happened (its age, against the server clock), if that was before its
 /// deadline. Expiry is left to the gate and the sweep.
 ///
-/// KEYS: the shard's due set (only to route by its slot).
-/// ARGV: hash prefix, then pairs of member, age ms.
-/// Returns `{now, deadline...}`, 0 for a key no longer tracked.
+/// KEYS: the shard's due set (to route by its slot), epoch.
+/// ARGV: hash prefix, known epoch, candidate epoch, then pairs of member,
+/// age ms.
+/// Returns `{now, deadline...}`, 0 for a key no longer tracked, or the
+/// epoch reply.
 const FLUSH: &str = r#"
 local now = now_ms()
+local changed = epoch_changed(KEYS[2], ARGV[2], ARGV[3], now)
+if changed then return changed end
 local out = {now}
-for i = 2, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local h = ARGV[1] .. ARGV[i]
   local v = redis.call('HMGET', h, 'l', 't', 'a')
   if v[1] then
@@ -160,15 +222,23 @@ return out
 /// ran out (their claimer died), then due warnings and expiries. Entries
 /// filed too early (activity moved the deadline) are filed again.
 ///
-/// KEYS: due, leases, claims.
-/// ARGV: limit, warn, remember, lease, hash prefix, gone prefix.
+/// A due key whose hash is gone was evicted (or deleted by hand): it is
+/// logged out once as lost (kind `l`, the member in place of the event),
+/// never silently forgotten.
+///
+/// KEYS: due, leases, claims, epoch.
+/// ARGV: limit, warn, remember, lease, hash prefix, gone prefix, known
+/// epoch, candidate epoch, dead prefix, re-track after a loss (1/0).
 /// Returns `{now, next, kind, event, id, ...}` where `next` is the earliest
-/// time this shard has something to do (-1: nothing) and kind is `w` or `x`.
+/// time this shard has something to do (-1: nothing) and kind is `w`, `x`
+/// or `l`; or the epoch reply.
 const CLAIM: &str = r#"
 local now = now_ms()
 local due, leases, claims = KEYS[1], KEYS[2], KEYS[3]
 local limit, warn, remember, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local hash_prefix, gone_prefix = ARGV[5], ARGV[6]
+local hash_prefix, gone_prefix, dead_prefix, retrack = ARGV[5], ARGV[6], ARGV[9], ARGV[10] == '1'
+local changed = epoch_changed(KEYS[4], ARGV[7], ARGV[8], now)
+if changed then return changed end
 local out = {now, -1}
 local n = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)) do
@@ -196,6 +266,11 @@ if n < limit then
     local v = redis.call('HMGET', h, 'l', 't', 'a', 'w', 'K')
     if not v[1] then
       redis.call('ZREM', due, m)
+      if not retrack and redis.call('SET', dead_prefix .. m, '1', 'NX', 'PX', math.max(remember, 1000)) then
+        out[#out + 1] = 'l'
+        out[#out + 1] = m
+        out[#out + 1] = ''
+      end
     else
       local l, t, a, w = num(v[1]), num(v[2]), num(v[3]), num(v[4])
       local d = deadline_of(l, t, a)
@@ -226,6 +301,35 @@ local next = -1
 if first_due[2] then next = tonumber(first_due[2]) end
 if first_lease[2] and (next < 0 or tonumber(first_lease[2]) < next) then next = tonumber(first_lease[2]) end
 out[2] = next
+return out
+"#;
+
+/// Claims the logout of keys a replica knew but its shard's state lost:
+/// each once across replicas, unless it is tracked again (a new login
+/// since) or one of its sessions was logged out properly before.
+/// KEYS: epoch (to route by the slot).
+/// ARGV: hash prefix, dead prefix, gone prefix, how long to remember, then
+/// pairs of member and its escaped sessions separated by spaces.
+/// Returns `{now, member...}`: the keys this caller logs out.
+const LOST: &str = r#"
+local now = now_ms()
+local out = {now}
+local keep = math.max(tonumber(ARGV[4]), 1000)
+for i = 5, #ARGV, 2 do
+  local m = ARGV[i]
+  local claim = redis.call('EXISTS', ARGV[1] .. m) == 0
+  local sessions = {}
+  for s in string.gmatch(ARGV[i + 1], '%S+') do
+    sessions[#sessions + 1] = s
+    if claim and redis.call('EXISTS', ARGV[3] .. s) == 1 then claim = false end
+  end
+  if claim and redis.call('SET', ARGV[2] .. m, '1', 'NX', 'PX', keep) then
+    for _, s in ipairs(sessions) do
+      redis.call('SET', ARGV[3] .. s, '1', 'PX', keep)
+    end
+    out[#out + 1] = m
+  end
+end
 return out
 "#;
 
@@ -299,6 +403,8 @@ pub(crate) struct Scripts {
     pub(crate) claim: Script,
     pub(crate) ack: Script,
     pub(crate) renew: Script,
+    pub(crate) init_epoch: Script,
+    pub(crate) lost: Script,
     pub(crate) end_session: Script,
     pub(crate) remove: Script,
 }
@@ -312,18 +418,22 @@ impl Scripts {
             claim: with_prelude(CLAIM),
             ack: with_prelude(ACK),
             renew: with_prelude(RENEW),
+            init_epoch: with_prelude(INIT_EPOCH),
+            lost: with_prelude(LOST),
             end_session: with_prelude(END_SESSION),
             remove: with_prelude(REMOVE),
         }
     }
 
-    pub(crate) fn all(&self) -> [&Script; 7] {
+    pub(crate) fn all(&self) -> [&Script; 9] {
         [
             &self.touch,
             &self.flush,
             &self.claim,
             &self.ack,
             &self.renew,
+            &self.init_epoch,
+            &self.lost,
             &self.end_session,
             &self.remove,
         ]

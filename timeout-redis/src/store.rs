@@ -25,6 +25,7 @@ use crate::{
     reply::{self, Reply, corrupt},
     scripts::Scripts,
     server_clock::ServerClock,
+    state_loss::{Epochs, Loss},
 };
 
 /// A shard whose next due time is known is swept again before it only this
@@ -41,6 +42,9 @@ pub(crate) struct Settings {
     pub(crate) what: String,
     pub(crate) flush_interval: Duration,
     pub(crate) lease: Duration,
+    /// After a state loss, track unknown sessions afresh instead of logging
+    /// them out (the behaviour before loss detection; off by default).
+    pub(crate) retrack_after_loss: bool,
 }
 
 /// What is known of one shard's next due event.
@@ -51,14 +55,16 @@ struct ShardHint {
     swept: AtomicU64,
 }
 
-struct Inner {
-    conn: Conn,
-    layout: Layout,
-    scripts: Scripts,
-    settings: Settings,
+pub(crate) struct Inner {
+    pub(crate) conn: Conn,
+    pub(crate) layout: Layout,
+    pub(crate) scripts: Scripts,
+    pub(crate) settings: Settings,
     clock: ServerClock,
-    cache: Arc<Cache>,
-    fan_in: Arc<FanIn>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) fan_in: Arc<FanIn>,
+    /// What this replica knows of each shard's state incarnation.
+    pub(crate) epochs: Epochs,
     hints: Box<[ShardHint]>,
     /// Extra lead the local answer needs over the deadline.
     margin_ms: u64,
@@ -69,6 +75,9 @@ struct Inner {
     /// renewed until it does.
     held: std::sync::Mutex<hashbrown::HashSet<Claim>>,
     renewed: AtomicU64,
+    /// The timing of the last call that carried it, for background work
+    /// that needs it (a flush that finds keys lost).
+    last_timing: std::sync::Mutex<Timing>,
 }
 
 /// Counters that show what the store does.
@@ -131,6 +140,7 @@ impl RedisStore {
             cache: Arc::clone(&cache),
             received: AtomicU64::new(0),
         });
+        let shard_count = layout.shard_count();
         let hints = (0..layout.shard_count())
             .map(|_| ShardHint {
                 next: AtomicU64::new(0),
@@ -151,13 +161,22 @@ impl RedisStore {
                 fan_in,
                 hints,
                 margin_ms,
+                epochs: Epochs::new(shard_count),
                 subscriber: OnceLock::new(),
                 last_log: std::sync::Mutex::new(None),
                 flushed: AtomicU64::new(0),
                 held: std::sync::Mutex::new(hashbrown::HashSet::new()),
                 renewed: AtomicU64::new(0),
+                last_timing: std::sync::Mutex::new(Timing {
+                    warn_before: Duration::ZERO,
+                    remember: timeout_core::DEFAULT_REMEMBER,
+                }),
             }),
         }
+    }
+
+    pub(crate) fn conn(&self) -> Conn {
+        self.inner.conn.clone()
     }
 
     pub(crate) fn fan_in(&self) -> Arc<FanIn> {
@@ -174,6 +193,12 @@ impl RedisStore {
             script.prepare_invoke().load_async(&mut conn).await?;
         }
         Ok(())
+    }
+
+    /// Learns each shard's state incarnation (creating it on an empty
+    /// namespace), so a later loss of it is noticed.
+    pub(crate) async fn init_epochs(&self) -> Result<(), StoreError> {
+        self.inner.init_epochs().await
     }
 
     pub(crate) async fn sync_clock(&self) -> Result<(), StoreError> {
@@ -275,6 +300,20 @@ fn replica_id() -> String {
 }
 
 impl Inner {
+    pub(crate) fn note_timing(&self, timing: Timing) {
+        *self
+            .last_timing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = timing;
+    }
+
+    pub(crate) fn timing(&self) -> Timing {
+        *self
+            .last_timing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, hashbrown::HashSet<Claim>> {
         self.held
             .lock()
@@ -363,7 +402,7 @@ impl Inner {
         }
     }
 
-    fn log_background(&self, message: &str) {
+    pub(crate) fn log_background(&self, message: &str) {
         let mut last = self
             .last_log
             .lock()
@@ -375,7 +414,10 @@ impl Inner {
     }
 
     /// Runs a script and follows the server clock it reports.
-    async fn call(&self, invocation: &ScriptInvocation<'_>) -> Result<Reply, StoreError> {
+    pub(crate) async fn call(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<Reply, StoreError> {
         let sent = Instant::now();
         let value: Value = invocation
             .invoke_async(&mut self.conn.clone())
@@ -391,10 +433,30 @@ impl Inner {
     }
 
     async fn touch(&self, t: &Touch<'_>) -> Result<TouchOutcome, StoreError> {
+        self.note_timing(t.timing);
         let shard = self.layout.shard_of(t.key);
+        // A first answer that the shard's state changed is handled, then the
+        // touch runs again against the new incarnation.
+        for _ in 0..2 {
+            if let Some(outcome) = self.touch_once(t, shard).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(corrupt(
+            "the timeout state of a shard changed twice during one request",
+        ))
+    }
+
+    /// One touch; `None` when the shard's state turned out to have changed.
+    async fn touch_once(
+        &self,
+        t: &Touch<'_>,
+        shard: usize,
+    ) -> Result<Option<TouchOutcome>, StoreError> {
         let keys = self.layout.shard(shard);
         let member = escape(t.key);
         let session = escape(t.session);
+        let cached = self.cache.knows(t.key, t.session);
         let pending = self.cache.take_pending(t.key);
         let age = match (pending, self.clock.now()) {
             (Some(at), Some(now)) => i64::try_from(now.saturating_sub(at)).unwrap_or(i64::MAX),
@@ -404,12 +466,16 @@ impl Inner {
         let warn = ms(t.timing.warn_before);
         let hash = format!("{}{member}", keys.hash_prefix);
         let gone = format!("{}{session}", keys.gone_prefix);
+        let dead = format!("{}{member}", keys.dead_prefix);
+        let (known, candidate) = self.epochs.expect(shard);
         let mut invocation = self.scripts.touch.key(&hash);
         invocation
             .key(&keys.due)
             .key(&keys.leases)
             .key(&keys.claims)
             .key(&gone)
+            .key(&keys.epoch)
+            .key(&dead)
             .arg(&*member)
             .arg(t.key)
             .arg(t.user)
@@ -421,7 +487,12 @@ impl Inner {
             .arg(ms(t.timing.remember))
             .arg(ms(self.settings.lease))
             .arg(&keys.gone_prefix)
-            .arg(age);
+            .arg(age)
+            .arg(&known)
+            .arg(&candidate)
+            .arg(u8::from(t.login))
+            .arg(u8::from(cached))
+            .arg(u8::from(self.settings.retrack_after_loss));
         let reply = match self.call(&invocation).await {
             Ok(reply) => reply,
             Err(err) => {
@@ -431,23 +502,44 @@ impl Inner {
                 return Err(err);
             }
         };
-        match reply.text(1)? {
+        if let Some(loss) = Loss::of(&reply)? {
+            self.state_changed(shard, loss, t.timing).await;
+            return Ok(None);
+        }
+        Ok(Some(match reply.text(1)? {
             "L" => {
                 let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
                 self.cache
-                    .confirm(t.key, t.session, deadline, absolute, timeout);
+                    .confirm(t.key, t.user, t.session, deadline, absolute, timeout);
                 self.lower_hint(shard, deadline.saturating_sub(warn));
-                Ok(TouchOutcome::Live {
+                TouchOutcome::Live {
                     deadline: Timestamp::from_millis(deadline),
-                })
+                }
             }
-            "R" => Ok(TouchOutcome::Refused),
+            "R" => {
+                self.cache.forget(t.key, Some(t.session));
+                TouchOutcome::Refused
+            }
+            "S" => {
+                self.cache.forget(t.key, None);
+                let expired = Expired {
+                    key: t.key.to_owned(),
+                    user: t.user.to_owned(),
+                    sessions: vec![t.session.to_owned()],
+                    deadline: Timestamp::from_millis(reply.uint(2)?),
+                    cause: timeout_core::Cause::StateLost,
+                    claim: None,
+                };
+                self.refused_after_loss(&expired);
+                self.mark_gone_elsewhere(&expired, t.timing).await;
+                TouchOutcome::Expired(expired)
+            }
             "X" => {
                 self.cache.forget(t.key, None);
                 let expired = reply::expired(reply.text(2)?, shard, reply.text(3)?)?;
                 self.hold(&expired.claim);
                 self.mark_gone_elsewhere(&expired, t.timing).await;
-                Ok(TouchOutcome::Expired(expired))
+                TouchOutcome::Expired(expired)
             }
             "N" => {
                 let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
@@ -455,22 +547,22 @@ impl Inner {
                 self.hold(&expired.claim);
                 self.cache.forget(t.key, None);
                 self.cache
-                    .confirm(t.key, t.session, deadline, absolute, timeout);
+                    .confirm(t.key, t.user, t.session, deadline, absolute, timeout);
                 self.lower_hint(shard, deadline.saturating_sub(warn));
                 self.mark_gone_elsewhere(&expired, t.timing).await;
-                Ok(TouchOutcome::Replaced {
+                TouchOutcome::Replaced {
                     deadline: Timestamp::from_millis(deadline),
                     expired,
-                })
+                }
             }
-            other => Err(corrupt(format!("the touch script answered {other:?}"))),
-        }
+            other => return Err(corrupt(format!("the touch script answered {other:?}"))),
+        }))
     }
 
     /// Marks the timed-out sessions in their own shards too, where a request
     /// that carries only the session id looks (the claim script marked them
     /// in the key's shard, atomically with the claim).
-    async fn mark_gone_elsewhere(&self, expired: &Expired, timing: Timing) {
+    pub(crate) async fn mark_gone_elsewhere(&self, expired: &Expired, timing: Timing) {
         let remember = ms(timing.remember);
         if remember == 0 {
             return;
@@ -526,31 +618,55 @@ impl Inner {
             .filter(|(_, batch)| !batch.is_empty())
             .map(|(shard, batch)| async move {
                 let keys = self.layout.shard(shard);
+                let (known, candidate) = self.epochs.expect(shard);
                 let mut invocation = self.scripts.flush.key(&keys.due);
-                invocation.arg(&keys.hash_prefix);
+                invocation
+                    .key(&keys.epoch)
+                    .arg(&keys.hash_prefix)
+                    .arg(&known)
+                    .arg(&candidate);
                 for activity in &batch {
                     invocation
                         .arg(&*escape(&activity.key))
                         .arg(now.saturating_sub(activity.at));
                 }
                 let result = self.call(&invocation).await;
-                (batch, result)
+                (shard, batch, result)
             });
         let mut first_error = None;
-        for (batch, result) in join_all(calls).await {
-            match result.and_then(|reply| {
-                if reply.len() == batch.len() + 1 {
-                    Ok(reply)
-                } else {
-                    Err(corrupt("the flush script answered a wrong count"))
-                }
-            }) {
+        for (shard, batch, result) in join_all(calls).await {
+            let result = match result {
+                Ok(reply) => match Loss::of(&reply) {
+                    Ok(Some(loss)) => {
+                        // The shard's keys are logged out, their activity
+                        // with them.
+                        self.state_changed(shard, loss, self.timing()).await;
+                        continue;
+                    }
+                    Ok(None) if reply.len() == batch.len() + 1 => Ok(reply),
+                    Ok(None) => Err(corrupt("the flush script answered a wrong count")),
+                    Err(err) => Err(err),
+                },
+                Err(err) => Err(err),
+            };
+            match result {
                 Ok(reply) => {
+                    let mut vanished = Vec::new();
                     for (i, activity) in batch.iter().enumerate() {
                         let deadline = reply.uint(i + 1).unwrap_or(0);
+                        if deadline == 0
+                            && let Some(known) = self.cache.known(&activity.key)
+                        {
+                            vanished.push(known);
+                        }
                         self.cache.refresh(&activity.key, deadline);
                     }
                     self.flushed.fetch_add(batch.len() as u64, Relaxed);
+                    // Keys this replica held that Redis no longer has: lost
+                    // (evicted, deleted), unless logged out properly.
+                    if !vanished.is_empty() {
+                        self.log_out_lost(shard, vanished, self.timing()).await;
+                    }
                 }
                 Err(err) => {
                     for activity in &batch {
@@ -571,30 +687,80 @@ impl Inner {
         timing: Timing,
     ) -> Result<Vec<Due>, StoreError> {
         let keys = self.layout.shard(shard);
+        let (known, candidate) = self.epochs.expect(shard);
         let mut invocation = self.scripts.claim.key(&keys.due);
         invocation
             .key(&keys.leases)
             .key(&keys.claims)
+            .key(&keys.epoch)
             .arg(limit)
             .arg(ms(timing.warn_before))
             .arg(ms(timing.remember))
             .arg(ms(self.settings.lease))
             .arg(&keys.hash_prefix)
-            .arg(&keys.gone_prefix);
+            .arg(&keys.gone_prefix)
+            .arg(&known)
+            .arg(&candidate)
+            .arg(&keys.dead_prefix)
+            .arg(u8::from(self.settings.retrack_after_loss));
         let reply = self.call(&invocation).await?;
+        if let Some(loss) = Loss::of(&reply)? {
+            self.state_changed(shard, loss, timing).await;
+            // Swept again at once, in the new incarnation.
+            self.hints[shard].next.store(0, Relaxed);
+            return Ok(Vec::new());
+        }
         let hint = &self.hints[shard];
         hint.swept.store(reply.server_time()?, Relaxed);
         hint.next
             .store(u64::try_from(reply.int(1)?).unwrap_or(u64::MAX), Relaxed);
+        let now = reply.server_time()?;
         let mut out = Vec::with_capacity(reply.len().saturating_sub(2) / 3);
+        let mut unreadable = Vec::new();
         for i in (2..reply.len()).step_by(3) {
             let (kind, event, id) = (reply.text(i)?, reply.text(i + 1)?, reply.text(i + 2)?);
-            out.push(match kind {
-                "w" => Due::Warning(reply::warning(event, shard, id)?),
-                _ => Due::Expiry(reply::expired(event, shard, id)?),
-            });
+            let due = match kind {
+                "w" => reply::warning(event, shard, id).map(Due::Warning),
+                "l" => crate::state_loss::evicted(event, now).map(Due::Expiry),
+                _ => reply::expired(event, shard, id).map(Due::Expiry),
+            };
+            match due {
+                Ok(due) => out.push(due),
+                // One unreadable event must not hold its shard: it is set
+                // aside, and the rest are handled.
+                Err(err) => unreadable.push((id.to_owned(), event.to_owned(), err)),
+            }
+        }
+        if !unreadable.is_empty() {
+            self.set_aside(shard, unreadable).await;
         }
         Ok(out)
+    }
+
+    /// Moves unreadable claimed events out of the claim tables into the
+    /// shard's `bad` hash, where an operator can read them, and logs each.
+    async fn set_aside(&self, shard: usize, unreadable: Vec<(String, String, StoreError)>) {
+        let keys = self.layout.shard(shard);
+        let bad = format!("{}:bad", &keys.due[..keys.due.len() - ":due".len()]);
+        for (id, event, err) in unreadable {
+            tracing::error!(
+                target: "timeout",
+                shard,
+                id = %timeout_core::audit::Escaped(&id),
+                "set aside an unreadable claimed event ({err}); it is kept in {bad}"
+            );
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .hset(&bad, &id, &event)
+                .zrem(&keys.leases, &id)
+                .hdel(&keys.claims, &id);
+            let moved: Result<(), RedisError> = pipe.query_async(&mut self.conn.clone()).await;
+            if let Err(err) = moved {
+                self.log_background(&format!(
+                    "could not set aside an unreadable event of shard {shard}: {err}"
+                ));
+            }
+        }
     }
 
     /// Shards worth sweeping now: something due, or not looked at lately.
@@ -611,7 +777,14 @@ impl Inner {
     }
 
     async fn claim_due(&self, timing: Timing, limit: usize) -> Result<Vec<Due>, StoreError> {
-        let mut shards = self.shards_to_sweep();
+        self.note_timing(timing);
+        // Right after a loss every shard is looked at, so one report covers
+        // all the shards that lost their state together.
+        let mut shards = if self.epochs.loss_pending() {
+            (0..self.layout.shard_count()).collect()
+        } else {
+            self.shards_to_sweep()
+        };
         let per_shard = (limit / shards.len().max(1)).max(MIN_CLAIM_PER_SHARD);
         let mut out = Vec::new();
         let mut first_error = None;
@@ -639,6 +812,8 @@ impl Inner {
             }
             shards = full;
         }
+        // Keys of lost state this replica claimed, here or at a request.
+        out.extend(self.epochs.take_lost_logouts());
         for due in &out {
             match due {
                 Due::Expiry(expired) => {
@@ -649,6 +824,11 @@ impl Inner {
                 Due::Warning(warning) => self.hold(&warning.claim),
                 _ => {}
             }
+        }
+        if let Some(lost) = self.epochs.take_report(&self.settings.what)
+            && self.claim_report(&lost).await
+        {
+            out.push(Due::StateLost(lost));
         }
         match first_error {
             // What other shards claimed is leased: handle it, report later.

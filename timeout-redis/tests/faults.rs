@@ -1,14 +1,20 @@
-//! Redis unreachable, restarted, or on skewed replica clocks: no panic, the
-//! configured policy answers, and tracking resumes by itself.
+//! Redis unreachable, restarted (losing its data), evicting keys, or on
+//! skewed replica clocks: no panic, the configured policy answers, tracking
+//! resumes by itself, and no session the lost state held is let back in.
 
 mod support;
 
 use std::time::Duration;
 
-use support::{allowed, builder, replica, replica_on, sleep_ms, subject, total_hooks};
+use support::{
+    allowed, builder, eventually, replica, replica_on, sleep_ms, subject, total_hooks,
+    total_state_lost,
+};
 use test_redis::RedisServer;
-use timeout_core::{Decision, Policy, RequestKind, SkewedClock, StoreUnavailable, SystemClock};
-use timeout_redis::{RedisStore, RedisStoreError};
+use timeout_core::{
+    Cause, Decision, Notification, Policy, RequestKind, SkewedClock, StoreUnavailable, SystemClock,
+};
+use timeout_redis::{AfterStateLoss, RedisStore, RedisStoreError};
 
 fn policy(unavailable: StoreUnavailable) -> Policy {
     Policy::builder()
@@ -18,18 +24,6 @@ fn policy(unavailable: StoreUnavailable) -> Policy {
         .store_unavailable(unavailable)
         .build()
         .unwrap()
-}
-
-/// Polls `check` until it holds, for at most `secs`.
-async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {secs} s"
-        );
-        sleep_ms(100).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,26 +71,173 @@ async fn an_outage_is_answered_by_the_policy_and_tracking_resumes() {
     sleep_ms(300).await; // flushes fail meanwhile, quietly
 
     redis.restart();
-    eventually(10, "tracking resumes after the restart", async || {
-        allowed(
+    // The restarted Redis kept nothing. A new login is tracked as usual...
+    let carol = subject("s3", "carol");
+    eventually(10, "a new login is tracked after the restart", async || {
+        allowed(closed.tracker.login(&carol).await)
+    })
+    .await;
+    let _sweeper = closed.tracker.spawn_sweeper();
+    // ...but alice, whom this replica knew, is logged out (once), never
+    // given a fresh idle period, and bob, whom no replica knew, is refused.
+    eventually(10, "alice is logged out as lost", async || {
+        closed.hooks.counts().get("alice") == Some(&1)
+    })
+    .await;
+    assert_eq!(closed.hooks.causes()["alice"], [Cause::StateLost]);
+    for user in [&alice, &bob] {
+        assert_eq!(
             closed
                 .tracker
-                .check(Some(&bob), RequestKind::Activity)
+                .check(Some(user), RequestKind::Activity)
                 .await,
-        )
-    })
-    .await;
-    assert!(closed.tracker.sweep().await.is_ok());
-    // The restarted Redis kept nothing: alice's kept activity finds no key,
-    // and her next request that reaches Redis starts tracking her again.
-    eventually(10, "alice is tracked again", async || {
+            Decision::TimedOut,
+            "{user:?}"
+        );
+    }
+    assert_eq!(
+        closed.tracker.active_count().await.unwrap(),
+        1,
+        "carol only"
+    );
+    assert!(allowed(
         closed
             .tracker
-            .check(Some(&alice), RequestKind::Activity)
-            .await;
-        closed.tracker.active_count().await.unwrap_or(0) == 2
+            .check(Some(&carol), RequestKind::Activity)
+            .await
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_that_loses_the_state_logs_its_sessions_out_once_everywhere() {
+    let mut redis = RedisServer::start();
+    let a = replica(&redis.url(), "lost", support::policy(60_000, 0)).await;
+    let b = replica(&redis.url(), "lost", support::policy(60_000, 0)).await;
+    let users: Vec<_> = (0..20)
+        .map(|i| subject(&format!("s{i}"), &format!("user{i}")))
+        .collect();
+    let mut sockets = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        assert!(allowed(
+            a.tracker.check(Some(user), RequestKind::Activity).await
+        ));
+        // Half the users have their socket on B, which never saw a request.
+        if i % 2 == 0 {
+            sockets.push(b.tracker.subscribe(user));
+        }
+    }
+    redis.restart();
+    let sweepers = [a.tracker.spawn_sweeper(), b.tracker.spawn_sweeper()];
+    eventually(10, "every user is logged out", async || {
+        total_hooks([&a, &b]).len() == users.len()
     })
     .await;
+    sleep_ms(500).await; // a second run would show by now
+    let hooks = total_hooks([&a, &b]);
+    assert!(hooks.values().all(|n| *n == 1), "{hooks:?}");
+    for socket in &mut sockets {
+        let got = tokio::time::timeout(Duration::from_secs(5), socket.recv()).await;
+        assert_eq!(got, Ok(Some(Notification::logout())));
+    }
+    assert_eq!(total_state_lost([&a, &b]), 1, "one report of the loss");
+    // No replica lets them back in, whichever they come to.
+    for user in &users {
+        for replica in [&a, &b] {
+            assert_eq!(
+                replica
+                    .tracker
+                    .check(Some(user), RequestKind::Activity)
+                    .await,
+                Decision::TimedOut
+            );
+        }
+        assert_eq!(
+            b.tracker.check_session(user.session()).await,
+            Decision::TimedOut
+        );
+    }
+    assert_eq!(
+        total_hooks([&a, &b]).len(),
+        users.len(),
+        "refusals ran no hook"
+    );
+    drop(sweepers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evicted_keys_are_logged_out_not_tracked_afresh() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "evict", support::policy(60_000, 0)).await;
+    let (alice, carol) = (subject("s1", "alice"), subject("s3", "carol"));
+    for user in [&alice, &carol] {
+        assert!(allowed(
+            a.tracker.check(Some(user), RequestKind::Activity).await
+        ));
+    }
+    let keys = redis.command("KEYS *").unwrap();
+    let key_of = |user: &str| {
+        keys.lines()
+            .find(|k| k.ends_with(&format!(":k:{user}")))
+            .unwrap_or_else(|| panic!("no key of {user} in {keys}"))
+            .to_owned()
+    };
+    // Alice's hash is evicted, her due entry stays: a replica that never
+    // knew her finds that at her next request.
+    redis.command(&format!("DEL {}", key_of("alice"))).unwrap();
+    // Carol's hash and due entry both go: the replica that knew her finds
+    // out when it sends her activity.
+    let carol_key = key_of("carol");
+    let due = format!("{}:due", carol_key.split(":k:").next().unwrap());
+    redis.command(&format!("DEL {carol_key}")).unwrap();
+    redis.command(&format!("ZREM {due} carol")).unwrap();
+    let b = replica(&redis.url(), "evict", support::policy(60_000, 0)).await;
+    let _sweepers = [a.tracker.spawn_sweeper(), b.tracker.spawn_sweeper()];
+    assert_eq!(
+        b.tracker.check(Some(&alice), RequestKind::Activity).await,
+        Decision::TimedOut,
+        "alice is not tracked afresh"
+    );
+    assert!(allowed(
+        a.tracker.check(Some(&carol), RequestKind::Activity).await
+    ));
+    eventually(10, "both are logged out", async || {
+        total_hooks([&a, &b]).len() == 2
+    })
+    .await;
+    for user in [&alice, &carol] {
+        for replica in [&a, &b] {
+            assert_eq!(
+                replica
+                    .tracker
+                    .check(Some(user), RequestKind::Activity)
+                    .await,
+                Decision::TimedOut,
+                "{user:?}"
+            );
+        }
+    }
+    let hooks = total_hooks([&a, &b]);
+    assert!(hooks.values().all(|n| *n == 1), "{hooks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retracking_after_a_loss_is_a_choice() {
+    let mut redis = RedisServer::start();
+    let store = builder(&redis.url(), "retrack").after_state_loss(AfterStateLoss::Retrack);
+    let a = replica_on(store, support::policy(60_000, 0), SystemClock).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    redis.restart();
+    eventually(10, "alice is tracked again", async || {
+        a.tracker.check(Some(&alice), RequestKind::Activity).await;
+        a.tracker.active_count().await.unwrap_or(0) == 1
+    })
+    .await;
+    a.tracker.sweep().await.unwrap();
+    assert!(a.hooks.counts().is_empty(), "nobody logged out");
+    assert_eq!(a.hooks.state_lost().len(), 1, "the loss is still reported");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,11 @@ use std::{
     time::Duration,
 };
 
-use timeout_core::{Clock, Decision, Policy, Subject, SystemClock, Tracker, hook_fn};
+use async_trait::async_trait;
+use timeout_core::{
+    Cause, Clock, Decision, Expired, HookError, Policy, StateLost, Subject, SystemClock,
+    TimeoutHook, Tracker,
+};
 use timeout_redis::{RedisStore, RedisStoreBuilder};
 
 /// One application replica: a tracker on its own store and connection.
@@ -19,16 +23,60 @@ pub struct Replica {
     pub hooks: HookLog,
 }
 
-/// Timeout hook runs per user.
+/// Timeout hook runs per user, their causes, and the state-lost calls.
 #[derive(Clone, Default)]
-pub struct HookLog(Arc<Mutex<BTreeMap<String, u32>>>);
+pub struct HookLog(Arc<Mutex<Log>>);
+
+#[derive(Default)]
+pub struct Log {
+    runs: BTreeMap<String, u32>,
+    causes: BTreeMap<String, Vec<Cause>>,
+    state_lost: Vec<StateLost>,
+}
 
 impl HookLog {
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn counts(&self) -> BTreeMap<String, u32> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.log().runs.clone()
+    }
+
+    pub fn causes(&self) -> BTreeMap<String, Vec<Cause>> {
+        self.log().causes.clone()
+    }
+
+    pub fn state_lost(&self) -> Vec<StateLost> {
+        self.log().state_lost.clone()
+    }
+}
+
+struct Recorder {
+    log: HookLog,
+    delay_ms: u64,
+}
+
+#[async_trait]
+impl TimeoutHook for Recorder {
+    async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError> {
+        sleep_ms(self.delay_ms).await;
+        let mut log = self.log.log();
+        *log.runs.entry(expired.user.clone()).or_default() += 1;
+        log.causes
+            .entry(expired.user.clone())
+            .or_default()
+            .push(expired.cause);
+        Ok(())
+    }
+
+    async fn on_state_lost(&self, lost: &StateLost) -> Result<(), HookError> {
+        self.log.log().state_lost.push(lost.clone());
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "count"
     }
 }
 
@@ -77,22 +125,13 @@ async fn replica_full(
         .await
         .expect("the test's redis-server answers");
     let hooks = HookLog::default();
-    let log = hooks.clone();
     let tracker = Tracker::builder(policy)
         .store(Arc::new(store.clone()))
         .clock(clock)
-        .hook(hook_fn("count", move |expired| {
-            let log = log.clone();
-            async move {
-                sleep_ms(delay_ms).await;
-                *log.0
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(expired.user)
-                    .or_default() += 1;
-                Ok(())
-            }
-        }))
+        .hook(Recorder {
+            log: hooks.clone(),
+            delay_ms,
+        })
         .build();
     Replica {
         tracker,
@@ -103,6 +142,26 @@ async fn replica_full(
 
 pub fn subject(session: &str, user: &str) -> Subject {
     Subject::new(session, user).expect("a valid subject")
+}
+
+/// Adds up the state-lost calls of several replicas.
+pub fn total_state_lost<'a>(replicas: impl IntoIterator<Item = &'a Replica>) -> usize {
+    replicas
+        .into_iter()
+        .map(|r| r.hooks.state_lost().len())
+        .sum()
+}
+
+/// Polls `check` until it holds, for at most `secs`.
+pub async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {secs} s"
+        );
+        sleep_ms(100).await;
+    }
 }
 
 /// Adds up the hook runs of several replicas.

@@ -309,6 +309,7 @@ async fn sweep(args: &Args) -> Result<(), String> {
                     },
                     absolute_lifetime: None,
                     timing,
+                    login: false,
                 };
                 if !matches!(store.touch(&touch).await, Ok(TouchOutcome::Live { .. })) {
                     failures.fetch_add(1, Ordering::Relaxed);

@@ -38,6 +38,11 @@ pub struct Touch<'a> {
     pub absolute_lifetime: Option<Duration>,
     /// Scheduling settings.
     pub timing: Timing,
+    /// The application has just logged this session in
+    /// ([`Tracker::login`](crate::Tracker::login)): a key the store does not
+    /// know is a new login, tracked even right after the store lost its
+    /// state (when an unknown key may be a session the loss forgot).
+    pub login: bool,
 }
 
 /// What a [`Touch`] found.
@@ -74,6 +79,10 @@ pub enum Cause {
     Idle,
     /// The absolute lifetime ran out.
     Absolute,
+    /// The store lost the key's state (Redis restarted without
+    /// persistence, failed over to a lagging replica, or evicted it): the
+    /// session is logged out rather than given a fresh idle period.
+    StateLost,
 }
 
 /// A claim on a due event held by one replica until acknowledged; shared
@@ -135,6 +144,33 @@ pub struct DueWarning {
     pub claim: Option<Claim>,
 }
 
+/// The store found that it lost its state: what it held before `at` is
+/// gone. Keys that a replica still knew of (a cached deadline, an open
+/// socket) are logged out with [`Cause::StateLost`]; the application hears
+/// of the loss once through [`TimeoutHook::on_state_lost`](crate::TimeoutHook::on_state_lost),
+/// to reconcile what no replica knew (license seats held by sessions that
+/// never come back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StateLost {
+    /// When the loss was noticed, on the store's clock: everything tracked
+    /// before may be gone.
+    pub at: Timestamp,
+    /// Which part of the store lost it, for the logs (`"shards 0-15 of
+    /// Redis at ..."`).
+    pub what: String,
+}
+
+impl StateLost {
+    /// A loss noticed at `at`, in `what`.
+    pub fn new(at: Timestamp, what: impl Into<String>) -> StateLost {
+        StateLost {
+            at,
+            what: what.into(),
+        }
+    }
+}
+
 /// An event a sweep claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -143,6 +179,8 @@ pub enum Due {
     Warning(DueWarning),
     /// A logout to run.
     Expiry(Expired),
+    /// The store lost its state; reported once per loss, to one replica.
+    StateLost(StateLost),
 }
 
 /// A store failed; the message says what to check.

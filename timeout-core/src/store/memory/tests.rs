@@ -50,6 +50,7 @@ impl Req {
             timeout: Duration::from_secs(self.timeout_s),
             absolute_lifetime: self.absolute_s.map(Duration::from_secs),
             timing: timing(self.warn_s),
+            login: false,
         })
     }
 }
@@ -353,6 +354,7 @@ fn a_sweep_visits_the_due_keys_not_all_keys() {
             timeout: Duration::from_secs(60),
             absolute_lifetime: None,
             timing: timing(0),
+            login: false,
         });
     }
     assert_eq!(store.stats().tracked, 100_000);
@@ -382,6 +384,7 @@ fn claims_respect_the_batch_limit_and_lose_nothing() {
             timeout: Duration::from_secs(60),
             absolute_lifetime: None,
             timing: timing(0),
+            login: false,
         });
     }
     let mut total = 0;
@@ -410,6 +413,7 @@ fn concurrent_gate_and_sweeper_claim_each_expiry_once() {
             timeout: Duration::from_secs(60),
             absolute_lifetime: None,
             timing: timing(0),
+            login: false,
         });
     }
     let after = T0 + 60 * SEC;
@@ -428,6 +432,7 @@ fn concurrent_gate_and_sweeper_claim_each_expiry_once() {
                     timeout: Duration::from_secs(60),
                     absolute_lifetime: None,
                     timing: timing(0),
+                    login: false,
                 });
                 match out {
                     TouchOutcome::Expired(e) => claimed.push(e.key),
