@@ -226,6 +226,13 @@ impl RedisCluster {
     }
 }
 
+/// Sends one inline command to the server on `port` of 127.0.0.1 (from
+/// another thread than the one owning the [`RedisServer`], say) and returns
+/// the raw reply; `None` when nothing answers.
+pub fn command_at(port: u16, command: &str) -> Option<String> {
+    raw_command(port, command)
+}
+
 fn raw_command(port: u16, command: &str) -> Option<String> {
     let mut stream =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok()?;

@@ -21,10 +21,14 @@ use crate::{KeyEvent, Notification};
 /// logout per idle period, so a full queue means the client stopped reading.
 const QUEUE: usize = 16;
 const SHARDS: usize = 16;
-/// Event ids remembered to drop a second delivery of the same claim. A
-/// claim is delivered again only when its first claimer died before
-/// acknowledging it, within the store's lease: a few thousand cover that.
-const RECENT_IDS: usize = 8_192;
+/// How long event ids are remembered to drop a second delivery of the same
+/// claim: a claim is delivered again when its first claimer died before
+/// acknowledging it (after the store's lease, seconds), or when a replica
+/// reads events again after a reconnect.
+const REMEMBER_IDS: std::time::Duration = std::time::Duration::from_secs(30);
+/// At most this many ids are remembered (10,000 events a second for the
+/// whole window, and more): past it the oldest go first.
+const MAX_RECENT_IDS: usize = 500_000;
 
 struct Subscriber {
     id: u64,
@@ -56,26 +60,47 @@ pub(crate) struct Hub {
     recent: Mutex<RecentIds>,
 }
 
-/// The last [`RECENT_IDS`] event ids delivered, oldest first out.
-#[derive(Default)]
+/// The event ids delivered in the last [`REMEMBER_IDS`], oldest first out.
 struct RecentIds {
-    set: hashbrown::HashSet<Box<str>>,
-    order: VecDeque<Box<str>>,
+    set: hashbrown::HashSet<Arc<str>>,
+    /// When each was delivered (ms since `origin`), in order.
+    order: VecDeque<(u64, Arc<str>)>,
+    origin: std::time::Instant,
+}
+
+impl Default for RecentIds {
+    fn default() -> Self {
+        RecentIds {
+            set: hashbrown::HashSet::new(),
+            order: VecDeque::new(),
+            origin: std::time::Instant::now(),
+        }
+    }
 }
 
 impl RecentIds {
     /// Remembers `id`; false if it was already there.
     fn insert(&mut self, id: &str) -> bool {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.insert_at(id, now)
+    }
+
+    fn insert_at(&mut self, id: &str, now_ms: u64) -> bool {
+        let window = u64::try_from(REMEMBER_IDS.as_millis()).unwrap_or(u64::MAX);
+        while let Some((at, _)) = self.order.front() {
+            if now_ms.saturating_sub(*at) < window && self.order.len() < MAX_RECENT_IDS {
+                break;
+            }
+            if let Some((_, oldest)) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
         if self.set.contains(id) {
             return false;
         }
-        if self.order.len() == RECENT_IDS
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.set.remove(&oldest);
-        }
-        self.set.insert(id.into());
-        self.order.push_back(id.into());
+        let id: Arc<str> = id.into();
+        self.set.insert(Arc::clone(&id));
+        self.order.push_back((now_ms, id));
         true
     }
 }
@@ -378,13 +403,32 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_remembered_for_the_window_at_10_000_events_a_second() {
+        let mut recent = RecentIds::default();
+        // 10,000 events a second for 20 s: every one still remembered.
+        for i in 0..200_000u64 {
+            assert!(recent.insert_at(&format!("x:user{i}:1"), i / 10));
+        }
+        assert!(
+            !recent.insert_at("x:user0:1", 20_000),
+            "20 s later: a repeat"
+        );
+        assert!(!recent.insert_at("x:user199999:1", 20_000));
+        // Past the window the oldest are forgotten.
+        assert!(recent.insert_at("x:user0:1", 40_000));
+        assert!(recent.set.len() < 200_000);
+    }
+
+    #[test]
     fn remembered_ids_are_bounded() {
         let mut recent = RecentIds::default();
-        for i in 0..RECENT_IDS + 10 {
-            assert!(recent.insert(&i.to_string()));
+        for i in 0..MAX_RECENT_IDS + 10 {
+            assert!(recent.insert_at(&i.to_string(), 0));
         }
-        assert_eq!(recent.set.len(), RECENT_IDS);
-        assert!(recent.insert("0"), "the oldest ids are forgotten first");
-        assert!(!recent.insert(&(RECENT_IDS + 9).to_string()));
+        assert_eq!(recent.set.len(), MAX_RECENT_IDS);
+        assert!(
+            recent.insert_at("0", 0),
+            "the oldest ids are forgotten first"
+        );
     }
 }

@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use redis::{
-    AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisError,
+    AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion, RedisError,
     aio::{ConnectionManager, ConnectionManagerConfig},
     cluster::ClusterClient,
+    io::tcp::{TcpSettings, socket2},
 };
 
 use crate::{
     conn::Conn,
+    fanout::READ_BLOCK,
     layout::{Layout, valid_prefix},
     store::{RedisStore, Settings},
 };
@@ -51,6 +53,28 @@ pub enum RedisStoreError {
     /// The namespace holds data of replicas configured differently.
     #[error("{0}")]
     Mismatch(String),
+}
+
+/// Why a connection could not be made.
+enum Built {
+    Url(RedisStoreError),
+    Connect(RedisError),
+}
+
+/// Keepalive probes after 5 s idle, every 1 s, 3 of them: a Redis that
+/// vanished without closing the connection is noticed within about 8 s,
+/// and unacknowledged writes give up after 10 s.
+fn tcp_settings() -> TcpSettings {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    let settings = TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive);
+    #[cfg(target_os = "linux")]
+    let settings = settings.set_user_timeout(Duration::from_secs(10));
+    settings
 }
 
 /// What the store does with sessions Redis no longer knows after it lost its
@@ -225,24 +249,13 @@ impl RedisStoreBuilder {
             what: what.clone(),
             source,
         };
-        let mut conn = if self.cluster {
-            let client = ClusterClient::builder(self.nodes.clone())
-                .connection_timeout(self.command_timeout)
-                .response_timeout(self.command_timeout)
-                .retries(1)
-                .build()
-                .map_err(|source| RedisStoreError::Url {
-                    url: self.nodes.join(", "),
-                    source,
-                })?;
-            Conn::Cluster(client.get_async_connection().await.map_err(connect_error)?)
-        } else {
-            let client = self.client(&self.nodes[0], ProtocolVersion::RESP2)?;
-            let manager = ConnectionManager::new_with_config(client, self.manager_config())
-                .await
-                .map_err(connect_error)?;
-            Conn::Single(manager)
-        };
+        let mut conn = self
+            .connection(self.command_timeout)
+            .await
+            .map_err(|e| match e {
+                Built::Url(err) => err,
+                Built::Connect(source) => connect_error(source),
+            })?;
         let layout = Layout::new(&self.prefix, self.shards);
         self.check_namespace(&mut conn, &layout, &what).await?;
         let settings = Settings {
@@ -268,31 +281,65 @@ impl RedisStoreBuilder {
                 what: what.clone(),
                 source: RedisError::from(std::io::Error::other(e.to_string())),
             })?;
-        // On a cluster, PUBLISH reaches every node: one node's subscription
-        // hears them all.
-        let fan_in = store.fan_in();
-        let client = self.client(&self.nodes[0], ProtocolVersion::RESP3)?;
-        let config = self
-            .manager_config()
-            .set_push_sender(move |push: PushInfo| {
-                fan_in.receive(push);
-                Ok::<(), std::convert::Infallible>(())
-            })
-            .set_automatic_resubscription();
-        let mut subscriber = ConnectionManager::new_with_config(client, config)
+        // The event stream is read with blocking reads on a connection of
+        // its own, allowed to wait for the block on top of a command.
+        let mut reader = self
+            .connection(READ_BLOCK + self.command_timeout)
+            .await
+            .map_err(|e| match e {
+                Built::Url(err) => err,
+                Built::Connect(source) => connect_error(source),
+            })?;
+        store
+            .fan_in()
+            .start_at_end(&mut reader, &store.channel())
             .await
             .map_err(connect_error)?;
-        subscriber
-            .subscribe(store.channel())
-            .await
-            .map_err(connect_error)?;
-        store.start(subscriber);
+        store.start(reader);
         tracing::info!(
             target: "timeout",
             "timeout store: {what}, prefix {:?}, {} shards, flush every {:?}, lease {:?}",
             self.prefix, self.shards, self.flush_interval, self.lease
         );
         Ok(store)
+    }
+
+    /// A connection with responses allowed to take `response_timeout`: a
+    /// reconnecting manager on one Redis, a cluster connection (following
+    /// slot moves and failovers) on a cluster. TCP keepalive notices a peer
+    /// that vanished without closing within about 10 s.
+    async fn connection(&self, response_timeout: Duration) -> Result<Conn, Built> {
+        if self.cluster {
+            let client = ClusterClient::builder(self.nodes.clone())
+                .connection_timeout(self.command_timeout)
+                .response_timeout(response_timeout)
+                .retries(1)
+                .tcp_settings(tcp_settings())
+                .build()
+                .map_err(|source| {
+                    Built::Url(RedisStoreError::Url {
+                        url: self.nodes.join(", "),
+                        source,
+                    })
+                })?;
+            Ok(Conn::Cluster(
+                client
+                    .get_async_connection()
+                    .await
+                    .map_err(Built::Connect)?,
+            ))
+        } else {
+            let client = self
+                .client(&self.nodes[0], ProtocolVersion::RESP2)
+                .map_err(Built::Url)?;
+            let config = self
+                .manager_config()
+                .set_response_timeout(Some(response_timeout));
+            let manager = ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(Built::Connect)?;
+            Ok(Conn::Single(manager))
+        }
     }
 
     fn client(&self, url: &str, protocol: ProtocolVersion) -> Result<Client, RedisStoreError> {
@@ -302,7 +349,10 @@ impl RedisStoreBuilder {
         };
         let info = url.into_connection_info().map_err(url_error)?;
         let settings = info.redis_settings().clone().set_protocol(protocol);
-        Client::open(info.set_redis_settings(settings)).map_err(url_error)
+        let info = info
+            .set_redis_settings(settings)
+            .set_tcp_settings(tcp_settings());
+        Client::open(info).map_err(url_error)
     }
 
     fn manager_config(&self) -> ConnectionManagerConfig {

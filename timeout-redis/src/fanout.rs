@@ -1,21 +1,38 @@
-//! Fan-out between replicas: the replica that claims an event publishes it
-//! on one channel, every replica receives it and hands it to its own
-//! WebSocket/SSE subscribers of that key. The same channel tells the other
-//! replicas to drop a key (or one of its sessions) from their caches after
-//! an explicit logout.
+//! Fan-out between replicas through one capped Redis stream: the replica
+//! that claims an event appends it, every replica reads the stream from the
+//! last entry it saw and hands each event to its own WebSocket/SSE
+//! subscribers of that key. The same stream tells the other replicas that a
+//! key (or one session of it) ended after an explicit logout.
+//!
+//! A stream rather than pub/sub, so delivery is at least once: a replica
+//! whose connection dropped, half-opened or moved to a failed-over node
+//! reads on from the last id it saw once it reconnects, and nothing sent
+//! meanwhile is lost (as long as the stream, capped at [`STREAM_CAP`]
+//! entries, still holds it). Receivers drop repeats by event id.
 
-use std::sync::{
-    Arc, OnceLock,
-    atomic::{AtomicU64, Ordering::Relaxed},
+use std::{
+    sync::{
+        Arc, Mutex, OnceLock, PoisonError, Weak,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
 };
 
-use redis::{PushInfo, PushKind, Value};
+use redis::{RedisError, Value};
 use serde::{Deserialize, Serialize};
 use timeout_core::{EventSink, KeyEvent};
 
-use crate::cache::Cache;
+use crate::{cache::Cache, conn::Conn, store::Inner};
 
-/// What goes on the channel, as JSON.
+/// Entries the stream keeps (about): at a sweep's batch per entry, minutes
+/// of events even at thousands of logouts a second.
+pub(crate) const STREAM_CAP: u64 = 10_000;
+/// How long one read waits for new entries; also how soon a dead
+/// connection is noticed (the read then times out and reconnects).
+pub(crate) const READ_BLOCK: Duration = Duration::from_secs(1);
+const READ_COUNT: usize = 512;
+
+/// What goes on the stream, as JSON.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Message {
     /// The sending replica: it has delivered the event itself already.
@@ -30,7 +47,7 @@ pub(crate) struct Message {
     pub(crate) s: Option<String>,
 }
 
-/// The receiving end, shared with the subscription's push handler.
+/// The receiving end.
 #[derive(Debug)]
 pub(crate) struct FanIn {
     pub(crate) replica: String,
@@ -38,22 +55,59 @@ pub(crate) struct FanIn {
     pub(crate) cache: Arc<Cache>,
     /// Messages of other replicas handled, for tests and monitoring.
     pub(crate) received: AtomicU64,
+    /// Entries that could not be read, set aside (logged).
+    pub(crate) unreadable: AtomicU64,
+    /// Times the reader found entries trimmed before it read them.
+    pub(crate) gaps: AtomicU64,
+    /// The id of the last entry read.
+    last_id: Mutex<String>,
 }
 
 impl FanIn {
-    pub(crate) fn receive(&self, push: PushInfo) {
-        if push.kind != PushKind::Message {
-            return;
+    pub(crate) fn new(replica: String, cache: Arc<Cache>) -> FanIn {
+        FanIn {
+            replica,
+            sink: OnceLock::new(),
+            cache,
+            received: AtomicU64::new(0),
+            unreadable: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            last_id: Mutex::new("0-0".to_owned()),
         }
-        let Some(Value::BulkString(payload)) = push.data.get(1) else {
-            return;
-        };
+    }
+
+    fn last_id(&self) -> String {
+        self.last_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_last_id(&self, id: &str) {
+        id.clone_into(&mut self.last_id.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Reads on from the newest entry now in the stream (a new replica has
+    /// no subscribers that older events concern).
+    pub(crate) async fn start_at_end(
+        &self,
+        conn: &mut Conn,
+        stream: &str,
+    ) -> Result<(), RedisError> {
+        let newest = newest_id(conn, stream).await?;
+        self.set_last_id(newest.as_deref().unwrap_or("0-0"));
+        Ok(())
+    }
+
+    /// Handles one entry's payload.
+    pub(crate) fn receive(&self, payload: &[u8]) {
         let message: Message = match serde_json::from_slice(payload) {
             Ok(message) => message,
             Err(err) => {
+                self.unreadable.fetch_add(1, Relaxed);
                 tracing::warn!(
                     target: "timeout",
-                    "ignored a message on the timeout channel that is not from this \
+                    "set aside an entry of the timeout event stream that is not from this \
                      version of timeout-redis ({err}); do two applications share the key prefix?"
                 );
                 return;
@@ -79,5 +133,198 @@ impl FanIn {
                 sink.close_session(&key, session);
             }
         }
+    }
+}
+
+/// The id of the newest entry of `stream`, `None` when it is empty.
+async fn newest_id(conn: &mut Conn, stream: &str) -> Result<Option<String>, RedisError> {
+    let newest: Value = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(entries(&newest).into_iter().next().map(|(id, _)| id))
+}
+
+/// Reads the stream until the store is dropped: every entry once per
+/// replica, in order, resuming from the last id after any failure.
+pub(crate) async fn read_events(
+    store: Weak<Inner>,
+    fan_in: Arc<FanIn>,
+    mut conn: Conn,
+    stream: String,
+) {
+    let mut failing = false;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if store.strong_count() == 0 {
+            return;
+        }
+        let last = fan_in.last_id();
+        let read: Result<Value, RedisError> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(u64::try_from(READ_BLOCK.as_millis()).unwrap_or(1_000))
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(&last)
+            .query_async(&mut conn)
+            .await;
+        match read {
+            Ok(reply) => {
+                if failing {
+                    failing = false;
+                    pause = Duration::from_millis(100);
+                    catch_up_check(&fan_in, &mut conn, &stream, &last).await;
+                    tracing::info!(target: "timeout", "the timeout event stream is read again");
+                }
+                for (id, payload) in stream_entries(&reply) {
+                    if let Some(payload) = payload {
+                        fan_in.receive(&payload);
+                    } else {
+                        fan_in.unreadable.fetch_add(1, Relaxed);
+                    }
+                    fan_in.set_last_id(&id);
+                }
+            }
+            Err(err) => {
+                if !failing {
+                    failing = true;
+                    tracing::warn!(
+                        target: "timeout",
+                        "reading the timeout event stream failed ({err}); retrying, and events \
+                         sent meanwhile are read when it answers again"
+                    );
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// After an outage: if the stream restarted (Redis lost it) its new ids may
+/// be below the last one read, so read it from the start; if it was
+/// trimmed past the last id, some events are gone: say so.
+async fn catch_up_check(fan_in: &FanIn, conn: &mut Conn, stream: &str, last: &str) {
+    let oldest: Result<Value, RedisError> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await;
+    let Ok(oldest) = oldest else { return };
+    let oldest = entries(&oldest).into_iter().next().map(|(id, _)| id);
+    let newest = newest_id(conn, stream).await.ok().flatten();
+    match (oldest, newest) {
+        (_, Some(newest)) if stream_id(&newest) < stream_id(last) => {
+            tracing::warn!(
+                target: "timeout",
+                "the timeout event stream restarted (Redis lost it); reading it from the start"
+            );
+            fan_in.set_last_id("0-0");
+        }
+        (Some(oldest), _) if stream_id(&oldest) > stream_id(last) && last != "0-0" => {
+            fan_in.gaps.fetch_add(1, Relaxed);
+            tracing::warn!(
+                target: "timeout",
+                "timeout events were trimmed from the stream before this replica read them \
+                 (it was away longer than the stream holds); sockets of users logged out \
+                 meanwhile close at their next request"
+            );
+        }
+        _ => {}
+    }
+}
+
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The `(id, m payload)` entries of an `XRANGE`-shaped reply.
+fn entries(value: &Value) -> Vec<(String, Option<Vec<u8>>)> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|entry| {
+            let Value::Array(parts) = entry else {
+                return None;
+            };
+            let id = text(parts.first()?)?;
+            let payload = match parts.get(1) {
+                Some(Value::Array(fields)) => fields
+                    .chunks(2)
+                    .find(|pair| pair.first().and_then(text).as_deref() == Some("m"))
+                    .and_then(|pair| match pair.get(1) {
+                        Some(Value::BulkString(b)) => Some(b.clone()),
+                        _ => None,
+                    }),
+                _ => None,
+            };
+            Some((id, payload))
+        })
+        .collect()
+}
+
+/// The entries of an `XREAD` reply of one stream (nil: none).
+fn stream_entries(value: &Value) -> Vec<(String, Option<Vec<u8>>)> {
+    let streams = match value {
+        Value::Array(streams) => streams.iter().collect::<Vec<_>>(),
+        Value::Map(pairs) => pairs.iter().map(|(_, v)| v).collect(),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        match stream {
+            // RESP2: [name, entries]
+            Value::Array(parts) if parts.len() == 2 => out.extend(entries(&parts[1])),
+            // RESP3 map value: entries
+            other => out.extend(entries(other)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn reads_entries_of_an_xread_reply() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("timeout:events"),
+            Value::Array(vec![
+                Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("m"), bulk("{}")])]),
+                Value::Array(vec![bulk("2-5"), Value::Array(vec![bulk("x"), bulk("y")])]),
+            ]),
+        ])]);
+        let got = stream_entries(&reply);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], ("1-0".to_owned(), Some(b"{}".to_vec())));
+        assert_eq!(got[1], ("2-5".to_owned(), None), "no m field: unreadable");
+        assert!(stream_entries(&Value::Nil).is_empty());
+        assert!(stream_id("10-2") > stream_id("9-99"));
+        assert!(stream_id("10-2") < stream_id("10-10"));
     }
 }

@@ -3,7 +3,7 @@
 use std::{
     fmt,
     sync::{
-        Arc, OnceLock, Weak,
+        Arc, Weak,
         atomic::{AtomicU64, Ordering::Relaxed},
     },
     time::{Duration, Instant},
@@ -11,7 +11,7 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
-use redis::{AsyncCommands, RedisError, ScriptInvocation, Value, aio::ConnectionManager};
+use redis::{AsyncCommands, RedisError, ScriptInvocation, Value};
 use timeout_core::{
     Claim, Due, EventSink, Expired, KeyEvent, RequestKind, Store, StoreError, Timestamp, Timing,
     Touch, TouchOutcome,
@@ -20,7 +20,7 @@ use timeout_core::{
 use crate::{
     cache::Cache,
     conn::Conn,
-    fanout::{FanIn, Message},
+    fanout::{FanIn, Message, STREAM_CAP, read_events},
     layout::{Layout, escape},
     reply::{self, Reply, corrupt},
     scripts::Scripts,
@@ -68,7 +68,6 @@ pub(crate) struct Inner {
     hints: Box<[ShardHint]>,
     /// Extra lead the local answer needs over the deadline.
     margin_ms: u64,
-    subscriber: OnceLock<ConnectionManager>,
     last_log: std::sync::Mutex<Option<Instant>>,
     flushed: AtomicU64,
     /// Claims this replica holds and has not acknowledged: their leases are
@@ -88,8 +87,13 @@ pub struct RedisStoreStats {
     pub cached: u64,
     /// Keys' activity sent to Redis by flushes.
     pub flushed: u64,
-    /// Messages of other replicas received on the event channel.
+    /// Messages of other replicas read from the event stream.
     pub received: u64,
+    /// Entries of the event stream that could not be read (set aside).
+    pub unreadable_events: u64,
+    /// Times this replica found events trimmed from the stream before it
+    /// read them (it was disconnected longer than the stream holds).
+    pub event_gaps: u64,
     /// Claims held now (claimed, not yet acknowledged).
     pub held: u64,
     /// Lease renewals sent for held claims.
@@ -134,12 +138,7 @@ fn ms(d: Duration) -> u64 {
 impl RedisStore {
     pub(crate) fn assemble(conn: Conn, layout: Layout, settings: Settings) -> RedisStore {
         let cache = Arc::new(Cache::new());
-        let fan_in = Arc::new(FanIn {
-            replica: replica_id(),
-            sink: OnceLock::new(),
-            cache: Arc::clone(&cache),
-            received: AtomicU64::new(0),
-        });
+        let fan_in = Arc::new(FanIn::new(replica_id(), Arc::clone(&cache)));
         let shard_count = layout.shard_count();
         let hints = (0..layout.shard_count())
             .map(|_| ShardHint {
@@ -162,7 +161,6 @@ impl RedisStore {
                 hints,
                 margin_ms,
                 epochs: Epochs::new(shard_count),
-                subscriber: OnceLock::new(),
                 last_log: std::sync::Mutex::new(None),
                 flushed: AtomicU64::new(0),
                 held: std::sync::Mutex::new(hashbrown::HashSet::new()),
@@ -212,13 +210,19 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Starts the background work: flushing activity, keeping the event
-    /// subscription alive, pruning the cache. It ends with the last clone.
-    pub(crate) fn start(&self, subscriber: ConnectionManager) {
-        let _ = self.inner.subscriber.set(subscriber);
+    /// Starts the background work: flushing activity, reading the event
+    /// stream (on `reader`, a connection of its own), renewing leases,
+    /// pruning the cache. It ends with the last clone.
+    pub(crate) fn start(&self, reader: Conn) {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(maintain(weak.clone(), self.inner.settings.flush_interval));
-        tokio::spawn(renew_leases(weak, self.inner.settings.lease));
+        tokio::spawn(renew_leases(weak.clone(), self.inner.settings.lease));
+        tokio::spawn(read_events(
+            weak,
+            Arc::clone(&self.inner.fan_in),
+            reader,
+            self.inner.layout.channel(),
+        ));
     }
 
     /// What the store holds and has done.
@@ -227,6 +231,8 @@ impl RedisStore {
             cached: self.inner.cache.len() as u64,
             flushed: self.inner.flushed.load(Relaxed),
             received: self.inner.fan_in.received.load(Relaxed),
+            unreadable_events: self.inner.fan_in.unreadable.load(Relaxed),
+            event_gaps: self.inner.fan_in.gaps.load(Relaxed),
             held: self.inner.held().len() as u64,
             renewed: self.inner.renewed.load(Relaxed),
         }
@@ -242,7 +248,7 @@ impl RedisStore {
 async fn maintain(weak: Weak<Inner>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_ping = Instant::now();
+    let mut last_prune = Instant::now();
     loop {
         tick.tick().await;
         let Some(inner) = weak.upgrade() else { return };
@@ -252,14 +258,8 @@ async fn maintain(weak: Weak<Inner>, interval: Duration) {
                  sent again when Redis answers"
             ));
         }
-        if last_ping.elapsed() >= Duration::from_secs(1) {
-            last_ping = Instant::now();
-            // A ping notices a dropped subscription, and the manager then
-            // reconnects and subscribes again.
-            if let Some(subscriber) = inner.subscriber.get() {
-                let mut subscriber = subscriber.clone();
-                let _: Result<Value, _> = redis::cmd("PING").query_async(&mut subscriber).await;
-            }
+        if last_prune.elapsed() >= Duration::from_secs(1) {
+            last_prune = Instant::now();
             if let Some(now) = inner.clock.now() {
                 inner.cache.prune(now.saturating_sub(PRUNE_AFTER_MS));
             }
@@ -872,13 +872,19 @@ impl Inner {
         Ok(())
     }
 
+    /// Appends `message` to the event stream every replica reads.
     async fn publish(&self, message: &Message) -> Result<(), StoreError> {
         let json = serde_json::to_string(message)
             .map_err(|e| corrupt(format!("an event could not be written: {e}")))?;
-        let _: i64 = self
-            .conn
-            .clone()
-            .publish(self.layout.channel(), json)
+        let _: Value = redis::cmd("XADD")
+            .arg(self.layout.channel())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STREAM_CAP)
+            .arg("*")
+            .arg("m")
+            .arg(json)
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.error(e))?;
         Ok(())

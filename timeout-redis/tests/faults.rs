@@ -241,7 +241,53 @@ async fn retracking_after_a_loss_is_a_choice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_subscribes_again_after_redis_comes_back() {
+async fn events_reach_a_replica_across_dropped_connections() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "catchup", support::policy(1_500, 0)).await;
+    let b = replica(&redis.url(), "catchup", support::policy(1_500, 0)).await;
+    let users: Vec<_> = (0..30)
+        .map(|i| subject(&format!("s{i}"), &format!("user{i}")))
+        .collect();
+    let mut sockets = Vec::new();
+    for user in &users {
+        assert!(allowed(
+            a.tracker.check(Some(user), RequestKind::Activity).await
+        ));
+        sockets.push(b.tracker.subscribe(user));
+    }
+    // While A logs them out, the connections reading events are cut again
+    // and again (as a flaky network or a proxy would).
+    let killer = {
+        let port = redis.port();
+        std::thread::spawn(move || {
+            let mut kills = 0;
+            for _ in 0..40 {
+                let clients = test_redis::command_at(port, "CLIENT LIST").unwrap_or_default();
+                for line in clients.lines() {
+                    if line.contains("cmd=xread")
+                        && let Some(id) = line.split(' ').find_map(|f| f.strip_prefix("id="))
+                    {
+                        test_redis::command_at(port, &format!("CLIENT KILL ID {id}"));
+                        kills += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            kills
+        })
+    };
+    let _sweeper = a.tracker.spawn_sweeper();
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let got = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
+        assert_eq!(got, Ok(Some(Notification::logout())), "user{i}");
+    }
+    let kills = killer.join().unwrap();
+    assert!(kills >= 10, "only {kills} reading connections were cut");
+    assert_eq!(b.store.stats().event_gaps, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reads_events_again_after_redis_comes_back() {
     let mut redis = RedisServer::start();
     let a = replica(&redis.url(), "resub", policy(StoreUnavailable::Refuse)).await;
     let b = replica(&redis.url(), "resub", policy(StoreUnavailable::Refuse)).await;
