@@ -13,10 +13,11 @@ use std::{
 
 use crate::{Check, Decision, RequestKind, Subject, Tracker};
 
-/// Explicit logouts remembered to keep a deferred activity from tracking a
-/// session its own handler logged out. Beyond this many logouts during one
-/// request the activity is dropped: losing one touch is harmless, tracking a
-/// logged-out session is not.
+/// Explicit logouts remembered here to skip the store call of a deferred
+/// activity whose session its own handler logged out. Beyond this many
+/// logouts during one request the store decides: it remembers every ended
+/// session (a tombstone) and refuses it, so neither is the logged-out
+/// session tracked again nor is anyone else's activity dropped.
 const REMEMBERED_LOGOUTS: usize = 1024;
 
 /// The explicit logouts of this replica, numbered.
@@ -43,15 +44,14 @@ impl EndedSessions {
         self.epoch.store(epoch, Ordering::Release);
     }
 
-    /// Whether `session` may have been logged out after `epoch`.
+    /// Whether `session` is known here to have been logged out after
+    /// `epoch`; when too many logouts passed to tell, the store's tombstone
+    /// decides.
     fn ended_since(&self, epoch: u64, session: &str) -> bool {
         if self.epoch() == epoch {
             return false;
         }
         let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if recent.front().is_some_and(|(first, _)| *first > epoch + 1) {
-            return true;
-        }
         recent
             .iter()
             .any(|(e, s)| *e > epoch && s.as_ref() == session)

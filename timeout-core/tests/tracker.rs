@@ -544,3 +544,28 @@ async fn dropping_a_subscription_unsubscribes_it() {
     drop(second);
     assert_eq!(f.tracker.subscribers(&alice), 0);
 }
+
+#[tokio::test]
+async fn deferred_activity_survives_a_burst_of_other_logouts() {
+    let f = Fixture::new(policy());
+    let alice = subject("a1", "alice");
+    f.tracker.check(Some(&alice), Activity).await;
+    let gone = subject("g1", "gone");
+    f.tracker.check(Some(&gone), Activity).await;
+    // Two requests start: alice's and one of a session about to log out.
+    let alice_activity = f.tracker.defer_activity(alice.clone());
+    let gone_activity = f.tracker.defer_activity(gone.clone());
+    f.tracker.logout(&gone).await.unwrap();
+    // Meanwhile 2,000 other users log out explicitly.
+    for i in 0..2_000 {
+        let other = subject(&format!("o{i}"), &format!("other{i}"));
+        f.tracker.check(Some(&other), Activity).await;
+        f.tracker.logout(&other).await.unwrap();
+    }
+    f.set(30);
+    // Alice's activity still counts...
+    assert_eq!(alice_activity.record().await, allowed_until(90));
+    // ...and the logged-out session's does not bring it back.
+    assert!(!gone_activity.record().await.allows());
+    assert_eq!(f.tracker.deadline(&gone).await.unwrap(), None);
+}

@@ -262,6 +262,7 @@ impl RedisStoreBuilder {
             what: what.clone(),
             flush_interval: self.flush_interval,
             lease: self.lease,
+            command_timeout: self.command_timeout,
             retrack_after_loss: self.after_state_loss == AfterStateLoss::Retrack,
         };
         let store = RedisStore::assemble(conn, layout, settings);
@@ -274,13 +275,6 @@ impl RedisStoreBuilder {
                 source: RedisError::from(std::io::Error::other(e.to_string())),
             })?;
         warn_about_durability(&mut store.conn(), &what).await;
-        store
-            .sync_clock()
-            .await
-            .map_err(|e| RedisStoreError::Connect {
-                what: what.clone(),
-                source: RedisError::from(std::io::Error::other(e.to_string())),
-            })?;
         // The event stream is read with blocking reads on a connection of
         // its own, allowed to wait for the block on top of a command.
         let mut reader = self

@@ -2,7 +2,9 @@
 //! decide without asking Redis what time it is. Every script reports the
 //! server time; the estimate is that time plus what the local monotonic
 //! clock measured since, so a replica whose wall clock is skewed still
-//! agrees with the others.
+//! agrees with the others. On a cluster each shard's deadlines are on the
+//! clock of the node that holds it, so each shard has its own estimate:
+//! nodes whose clocks differ never overwrite each other's.
 
 use std::{
     sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed},
@@ -50,6 +52,41 @@ impl ServerClock {
     }
 }
 
+/// The server clocks a store follows: one for a single Redis, one per
+/// shard on a cluster.
+#[derive(Debug)]
+pub(crate) struct ServerClocks {
+    clocks: Box<[ServerClock]>,
+}
+
+impl ServerClocks {
+    pub(crate) fn new(shards: usize, cluster: bool) -> ServerClocks {
+        let n = if cluster { shards.max(1) } else { 1 };
+        ServerClocks {
+            clocks: (0..n).map(|_| ServerClock::new()).collect(),
+        }
+    }
+
+    /// The clock of `shard`'s node.
+    pub(crate) fn of_shard(&self, shard: usize) -> &ServerClock {
+        &self.clocks[shard % self.clocks.len()]
+    }
+
+    /// The clock of `key`'s node; no hashing on a single Redis.
+    pub(crate) fn of_key(&self, layout: &crate::layout::Layout, key: &str) -> &ServerClock {
+        if self.clocks.len() == 1 {
+            &self.clocks[0]
+        } else {
+            self.of_shard(layout.shard_of(key))
+        }
+    }
+
+    /// Some node's time, for what needs no precision (pruning old entries).
+    pub(crate) fn any_now(&self) -> Option<u64> {
+        self.clocks.iter().find_map(ServerClock::now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -67,5 +104,26 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         let later = clock.now().unwrap();
         assert!(later >= now + 25, "{now} -> {later}");
+    }
+
+    #[test]
+    fn each_cluster_shard_follows_its_own_node() {
+        let clocks = ServerClocks::new(4, true);
+        let sent = Instant::now();
+        // Shard 1's node runs 30 s ahead of shard 2's.
+        clocks.of_shard(1).observe(sent, 5_030_000);
+        clocks.of_shard(2).observe(sent, 5_000_000);
+        let (one, two) = (
+            clocks.of_shard(1).now().unwrap(),
+            clocks.of_shard(2).now().unwrap(),
+        );
+        assert!((29_950..30_050).contains(&(one - two)), "{one} vs {two}");
+        assert_eq!(clocks.of_shard(3).now(), None, "not heard from yet");
+        let single = ServerClocks::new(4, false);
+        single.of_shard(3).observe(sent, 7_000_000);
+        assert!(
+            single.of_shard(0).now().is_some(),
+            "one clock for one Redis"
+        );
     }
 }

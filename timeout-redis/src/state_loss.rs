@@ -159,7 +159,7 @@ impl Inner {
             let (_, candidate) = self.epochs.expect(shard);
             let mut invocation = self.scripts.init_epoch.key(&self.layout.shard(shard).epoch);
             invocation.arg(&candidate);
-            let reply = self.call(&invocation).await?;
+            let reply = self.call(shard, &invocation).await?;
             let (id, lost) = (reply.text(1)?, reply.uint(2)?);
             self.epochs.adopt(shard, id);
             if lost > 0 {
@@ -257,7 +257,7 @@ impl Inner {
             }
         }
         let keys = self.layout.shard(shard);
-        let remember = u64::try_from(timing.remember.as_millis()).unwrap_or(u64::MAX);
+        let remember = crate::store::ms(timing.remember);
         let entries: Vec<(String, KnownEntry)> = by_member.into_iter().collect();
         for chunk in entries.chunks(500) {
             let mut invocation = self.scripts.lost.key(&keys.epoch);
@@ -274,7 +274,7 @@ impl Inner {
                     .collect();
                 invocation.arg(member).arg(sessions.join(" "));
             }
-            let reply = match self.call(&invocation).await {
+            let reply = match self.call(shard, &invocation).await {
                 Ok(reply) => reply,
                 Err(err) => {
                     self.log_background(&format!(

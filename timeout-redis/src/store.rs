@@ -24,7 +24,7 @@ use crate::{
     layout::{Layout, escape},
     reply::{self, Reply, corrupt},
     scripts::Scripts,
-    server_clock::ServerClock,
+    server_clock::ServerClocks,
     state_loss::{Epochs, Loss},
 };
 
@@ -42,6 +42,7 @@ pub(crate) struct Settings {
     pub(crate) what: String,
     pub(crate) flush_interval: Duration,
     pub(crate) lease: Duration,
+    pub(crate) command_timeout: Duration,
     /// After a state loss, track unknown sessions afresh instead of logging
     /// them out (the behaviour before loss detection; off by default).
     pub(crate) retrack_after_loss: bool,
@@ -60,7 +61,7 @@ pub(crate) struct Inner {
     pub(crate) layout: Layout,
     pub(crate) scripts: Scripts,
     pub(crate) settings: Settings,
-    clock: ServerClock,
+    clock: ServerClocks,
     pub(crate) cache: Arc<Cache>,
     pub(crate) fan_in: Arc<FanIn>,
     /// What this replica knows of each shard's state incarnation.
@@ -131,12 +132,19 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// The longest duration handed to a script, in ms: Lua numbers are doubles,
+/// exact only below 2^53, and a deadline is a time plus a duration. 2^52 ms
+/// is 140,000 years: a longer setting means "never" just as well.
+const MAX_SCRIPT_MS: u64 = 1 << 52;
+
+/// `d` in ms, as the scripts take it.
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).map_or(MAX_SCRIPT_MS, |ms| ms.min(MAX_SCRIPT_MS))
 }
 
 impl RedisStore {
     pub(crate) fn assemble(conn: Conn, layout: Layout, settings: Settings) -> RedisStore {
+        let cluster = matches!(conn, Conn::Cluster(_));
         let cache = Arc::new(Cache::new());
         let fan_in = Arc::new(FanIn::new(replica_id(), Arc::clone(&cache)));
         let shard_count = layout.shard_count();
@@ -147,15 +155,17 @@ impl RedisStore {
             })
             .collect();
         // A local answer must stay right until the activity reaches Redis:
-        // two flush intervals, and a second for a slow round trip.
-        let margin_ms = 2 * ms(settings.flush_interval) + 1_000;
+        // two flush intervals, a flush that waits a whole command timeout,
+        // and the clock estimate's error (half a round trip, at most another
+        // command timeout).
+        let margin_ms = 2 * ms(settings.flush_interval) + 2 * ms(settings.command_timeout);
         RedisStore {
             inner: Arc::new(Inner {
                 conn,
                 layout,
                 scripts: Scripts::new(),
                 settings,
-                clock: ServerClock::new(),
+                clock: ServerClocks::new(shard_count, cluster),
                 cache,
                 fan_in,
                 hints,
@@ -197,17 +207,6 @@ impl RedisStore {
     /// namespace), so a later loss of it is noticed.
     pub(crate) async fn init_epochs(&self) -> Result<(), StoreError> {
         self.inner.init_epochs().await
-    }
-
-    pub(crate) async fn sync_clock(&self) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let sent = Instant::now();
-        let (secs, micros): (u64, u64) = redis::cmd("TIME")
-            .query_async(&mut inner.conn.clone())
-            .await
-            .map_err(|e| inner.error(e))?;
-        inner.clock.observe(sent, secs * 1000 + micros / 1000);
-        Ok(())
     }
 
     /// Starts the background work: flushing activity, reading the event
@@ -260,7 +259,7 @@ async fn maintain(weak: Weak<Inner>, interval: Duration) {
         }
         if last_prune.elapsed() >= Duration::from_secs(1) {
             last_prune = Instant::now();
-            if let Some(now) = inner.clock.now() {
+            if let Some(now) = inner.clock.any_now() {
                 inner.cache.prune(now.saturating_sub(PRUNE_AFTER_MS));
             }
         }
@@ -345,7 +344,7 @@ impl Inner {
                 for id in ids {
                     invocation.arg(*id);
                 }
-                async move { (shard, self.call(&invocation).await) }
+                async move { (shard, self.call(shard, &invocation).await) }
             });
         let mut first_error = None;
         for (shard, reply) in join_all(calls).await {
@@ -413,9 +412,11 @@ impl Inner {
         }
     }
 
-    /// Runs a script and follows the server clock it reports.
+    /// Runs a script on `shard` and follows the server clock it reports
+    /// (that shard's node's, on a cluster).
     pub(crate) async fn call(
         &self,
+        shard: usize,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<Reply, StoreError> {
         let sent = Instant::now();
@@ -424,7 +425,9 @@ impl Inner {
             .await
             .map_err(|e| self.error(e))?;
         let reply = Reply::new(value)?;
-        self.clock.observe(sent, reply.server_time()?);
+        self.clock
+            .of_shard(shard)
+            .observe(sent, reply.server_time()?);
         Ok(reply)
     }
 
@@ -458,7 +461,7 @@ impl Inner {
         let session = escape(t.session);
         let cached = self.cache.knows(t.key, t.session);
         let pending = self.cache.take_pending(t.key);
-        let age = match (pending, self.clock.now()) {
+        let age = match (pending, self.clock.of_shard(shard).now()) {
             (Some(at), Some(now)) => i64::try_from(now.saturating_sub(at)).unwrap_or(i64::MAX),
             _ => -1,
         };
@@ -493,7 +496,7 @@ impl Inner {
             .arg(u8::from(t.login))
             .arg(u8::from(cached))
             .arg(u8::from(self.settings.retrack_after_loss));
-        let reply = match self.call(&invocation).await {
+        let reply = match self.call(shard, &invocation).await {
             Ok(reply) => reply,
             Err(err) => {
                 if let Some(at) = pending {
@@ -600,9 +603,9 @@ impl Inner {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        let Some(now) = self.clock.now() else {
+        if self.clock.any_now().is_none() {
             return Ok(());
-        };
+        }
         let pending = self.cache.take_dirty();
         if pending.is_empty() {
             return Ok(());
@@ -618,6 +621,7 @@ impl Inner {
             .filter(|(_, batch)| !batch.is_empty())
             .map(|(shard, batch)| async move {
                 let keys = self.layout.shard(shard);
+                let now = self.clock.of_shard(shard).now().unwrap_or(0);
                 let (known, candidate) = self.epochs.expect(shard);
                 let mut invocation = self.scripts.flush.key(&keys.due);
                 invocation
@@ -630,7 +634,7 @@ impl Inner {
                         .arg(&*escape(&activity.key))
                         .arg(now.saturating_sub(activity.at));
                 }
-                let result = self.call(&invocation).await;
+                let result = self.call(shard, &invocation).await;
                 (shard, batch, result)
             });
         let mut first_error = None;
@@ -703,7 +707,7 @@ impl Inner {
             .arg(&candidate)
             .arg(&keys.dead_prefix)
             .arg(u8::from(self.settings.retrack_after_loss));
-        let reply = self.call(&invocation).await?;
+        let reply = self.call(shard, &invocation).await?;
         if let Some(loss) = Loss::of(&reply)? {
             self.state_changed(shard, loss, timing).await;
             // Swept again at once, in the new incarnation.
@@ -765,10 +769,11 @@ impl Inner {
 
     /// Shards worth sweeping now: something due, or not looked at lately.
     fn shards_to_sweep(&self) -> Vec<usize> {
-        let now = self.clock.now();
         (0..self.layout.shard_count())
             .filter(|&shard| {
-                let Some(now) = now else { return true };
+                let Some(now) = self.clock.of_shard(shard).now() else {
+                    return true;
+                };
                 let hint = &self.hints[shard];
                 now >= hint.next.load(Relaxed)
                     || now.saturating_sub(hint.swept.load(Relaxed)) >= RECHECK_SHARD_MS
@@ -856,7 +861,7 @@ impl Inner {
                 for id in ids {
                     invocation.arg(*id);
                 }
-                async move { self.call(&invocation).await }
+                async move { self.call(shard, &invocation).await }
             });
         // Shards are independent: one round trip for all of them.
         join_all(calls)
@@ -920,7 +925,7 @@ impl Inner {
 impl Store for RedisStore {
     fn try_touch(&self, touch: &Touch<'_>) -> Option<TouchOutcome> {
         let inner = &self.inner;
-        let now = inner.clock.now()?;
+        let now = inner.clock.of_key(&inner.layout, touch.key).now()?;
         inner.cache.touch(
             touch.key,
             touch.session,
@@ -962,7 +967,8 @@ impl Store for RedisStore {
         timing: Timing,
     ) -> Result<bool, StoreError> {
         let inner = &self.inner;
-        let keys = inner.layout.shard(inner.layout.shard_of(key));
+        let shard = inner.layout.shard_of(key);
+        let keys = inner.layout.shard(shard);
         let member = escape(key);
         let hash = format!("{}{member}", keys.hash_prefix);
         let in_key_shard = inner.gone_marker(key, session);
@@ -973,7 +979,7 @@ impl Store for RedisStore {
             .arg(&*member)
             .arg(&*escape(session))
             .arg(ms(timing.remember));
-        let reply = inner.call(&invocation).await?;
+        let reply = inner.call(shard, &invocation).await?;
         inner.cache.forget(key, Some(session));
         let ended = reply.int(1)? == 1;
         // A request that carries only the session id looks in the session's
@@ -996,12 +1002,13 @@ impl Store for RedisStore {
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {
         let inner = &self.inner;
-        let keys = inner.layout.shard(inner.layout.shard_of(key));
+        let shard = inner.layout.shard_of(key);
+        let keys = inner.layout.shard(shard);
         let member = escape(key);
         let hash = format!("{}{member}", keys.hash_prefix);
         let mut invocation = inner.scripts.remove.key(&hash);
         invocation.key(&keys.due).arg(&*member);
-        let reply = inner.call(&invocation).await?;
+        let reply = inner.call(shard, &invocation).await?;
         inner.cache.forget(key, None);
         inner.announce_end(key, None).await;
         Ok(reply.int(1)? == 1)
@@ -1078,7 +1085,7 @@ impl Store for RedisStore {
     }
 
     fn now(&self) -> Option<Timestamp> {
-        self.inner.clock.now().map(Timestamp::from_millis)
+        self.inner.clock.any_now().map(Timestamp::from_millis)
     }
 
     fn attach(&self, sink: EventSink) {

@@ -386,3 +386,32 @@ async fn replicas_must_share_the_shard_count() {
         .unwrap_err();
     assert!(err.to_string().contains("prefix"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_too_long_for_lua_numbers_are_clamped_not_overflowed() {
+    let redis = RedisServer::start();
+    let forever = timeout_core::Policy::builder()
+        .enabled(true)
+        .idle_timeout(Duration::MAX)
+        .warn_before(Duration::from_secs(u64::MAX / 2))
+        .remember_timed_out(Duration::MAX)
+        .build()
+        .unwrap();
+    let a = replica(&redis.url(), "forever", forever).await;
+    let alice = subject("s1", "alice");
+    for kind in [RequestKind::Activity, RequestKind::Passive] {
+        let decision = a.tracker.check(Some(&alice), kind).await;
+        let Decision::Allowed { deadline } = decision else {
+            panic!("{decision:?}")
+        };
+        // Thousands of years ahead, and exact.
+        assert!(deadline.as_millis() > 1 << 50, "{deadline:?}");
+    }
+    assert_eq!(a.tracker.sweep().await.unwrap().logouts, 0);
+    a.tracker.logout(&alice).await.unwrap();
+    assert_eq!(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await,
+        Decision::TimedOut,
+        "the logout is remembered"
+    );
+}
