@@ -89,7 +89,8 @@ async fn serve(
         work_calls: Arc::default(),
         hooks,
     });
-    let timeout = SessionTimeout::new(tracker, ActixSession::new());
+    let timeout =
+        SessionTimeout::new(tracker, ActixSession::new()).ping_interval(config.ping_interval);
     let key = Key::generate();
 
     let server = HttpServer::new(move || {

@@ -77,7 +77,8 @@ impl Launch for AxumApp {
             };
 
             let expiry = Expiry::OnInactivity(time::Duration::hours(1));
-            let timeout = SessionTimeout::new(tracker, TowerSessions::new().expiry(expiry));
+            let timeout = SessionTimeout::new(tracker, TowerSessions::new().expiry(expiry))
+                .ping_interval(config.ping_interval);
             let tracked = Router::new()
                 .route("/dashboard", get(|| async { "{}" }))
                 .route_layer(mark_passive())

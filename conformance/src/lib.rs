@@ -97,6 +97,8 @@ pub struct AppConfig {
     pub properties: String,
     /// Whether the background sweeper runs (off to test the gate alone).
     pub sweeper: bool,
+    /// How often the notification socket pings its client.
+    pub ping_interval: std::time::Duration,
 }
 
 impl AppConfig {
@@ -118,7 +120,14 @@ impl AppConfig {
                  {warning}{extra}\n"
             ),
             sweeper: true,
+            ping_interval: timeout_core::DEFAULT_PING_INTERVAL,
         }
+    }
+
+    /// The notification socket pings its client every `interval`.
+    pub fn pinging_every(mut self, interval: std::time::Duration) -> AppConfig {
+        self.ping_interval = interval;
+        self
     }
 
     /// The same without the background sweeper.
@@ -168,6 +177,8 @@ macro_rules! suite {
             scope_session_expires_each_session_alone,
             server_sent_events_deliver_the_same_notifications,
             socket_ignores_what_the_client_sends,
+            a_socket_whose_client_stops_answering_is_closed,
+            an_oversized_client_message_closes_the_socket,
         );
     };
     (@each $launch:expr; $($name:ident),* $(,)?) => {

@@ -538,3 +538,49 @@ pub async fn socket_ignores_what_the_client_sends(launch: &dyn Launch) {
         Received::Text(LOGOUT_JSON.into())
     );
 }
+
+/// A socket whose client stopped answering pings (a laptop that slept, a
+/// dropped connection) is closed within two intervals; one that answers
+/// stays open.
+pub async fn a_socket_whose_client_stops_answering_is_closed(launch: &dyn Launch) {
+    let config =
+        AppConfig::enabled("timeout.session.seconds=60\ntimeout.session.notification.seconds=0")
+            .pinging_every(Duration::from_millis(300));
+    let app = launch.start(config).await;
+    let alice = logged_in(&app, "alice").await;
+    let mut silent = alice.socket().await;
+    let mut answering = alice.socket().await;
+    // Reading answers the pings; the silent socket is not read at all.
+    assert_eq!(
+        answering.next(Duration::from_millis(1_500)).await,
+        Received::Nothing,
+        "a client that answers pings keeps its socket"
+    );
+    assert_eq!(
+        silent.next(Duration::from_secs(2)).await,
+        Received::Closed,
+        "the server closes the socket of a client that stopped answering"
+    );
+    assert_eq!(answering.next(QUIET).await, Received::Nothing);
+}
+
+/// The client has nothing to say: a message over the limit closes its
+/// socket rather than being buffered.
+pub async fn an_oversized_client_message_closes_the_socket(launch: &dyn Launch) {
+    let config =
+        AppConfig::enabled("timeout.session.seconds=60\ntimeout.session.notification.seconds=0");
+    let app = launch.start(config).await;
+    let alice = logged_in(&app, "alice").await;
+    let mut socket = alice.socket().await;
+    socket.send(Message::Text("x".repeat(1_000).into())).await;
+    assert_eq!(
+        socket.next(QUIET).await,
+        Received::Nothing,
+        "a small message is ignored"
+    );
+    socket
+        .send(Message::Text("x".repeat(64 * 1024).into()))
+        .await;
+    assert_eq!(socket.next(Duration::from_secs(2)).await, Received::Closed);
+    assert_ok(&alice, "/work").await;
+}

@@ -17,7 +17,10 @@ use actix_web::{
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use bytes::Bytes;
 use futures_core::Stream;
-use timeout_core::{CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, RequestKind, Subject, Subscription};
+use timeout_core::{
+    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Heartbeat, MAX_CLIENT_MESSAGE,
+    RequestKind, Subject, Subscription,
+};
 use tokio::time::{Instant, Interval, interval_at};
 
 use crate::{Identify, SessionTimeout, config::Shared, marker};
@@ -92,20 +95,25 @@ async fn notifications<I: Identify>(
             return err.error_response();
         }
     };
-    actix_web::rt::spawn(forward(session, messages, subscription));
+    let messages = messages.max_frame_size(MAX_CLIENT_MESSAGE);
+    let ping_every = shared.gate.endpoints().ping_every();
+    actix_web::rt::spawn(forward(session, messages, subscription, ping_every));
     marker::mark(&mut response);
     response
 }
 
 /// Sends the subject's notifications until the logout (then closes), the
-/// end of the subscription (explicit logout) or the client leaves. What the
-/// client sends is read and ignored (pings answered): the socket only
-/// listens to the server.
+/// end of the subscription (explicit logout) or the client leaves or stops
+/// answering pings. What the client sends is read and ignored (pings
+/// answered): the socket only listens to the server.
 async fn forward(
     mut session: actix_ws::Session,
     mut messages: MessageStream,
     mut subscription: Subscription,
+    ping_every: Duration,
 ) {
+    let mut heartbeat = Heartbeat::default();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     loop {
         tokio::select! {
             notification = subscription.recv() => {
@@ -122,8 +130,21 @@ async fn forward(
                     return;
                 }
             }
+            _ = ping.tick() => match heartbeat.tick() {
+                Beat::Ping => {
+                    if session.ping(b"").await.is_err() {
+                        return;
+                    }
+                }
+                _ => {
+                    tracing::debug!(target: "timeout", "closing a notification socket whose client stopped answering");
+                    let _ = session.close(Some(close(CLOSE_UNRESPONSIVE))).await;
+                    return;
+                }
+            },
             incoming = messages.recv() => match incoming {
                 Some(Ok(Message::Ping(bytes))) => {
+                    heartbeat.heard();
                     if session.pong(&bytes).await.is_err() {
                         return;
                     }
@@ -132,7 +153,7 @@ async fn forward(
                     let _ = session.close(None).await;
                     return;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heartbeat.heard(),
             },
         }
     }

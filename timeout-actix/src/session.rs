@@ -19,7 +19,7 @@ use std::{
 use actix_session::{Session, SessionExt};
 use actix_web::HttpRequest;
 use serde::{Deserialize, Serialize};
-use timeout_core::{IdentifyError, Identity, Subject, Tracker};
+use timeout_core::{Decision, IdentifyError, Identity, Subject, Tracker};
 
 use crate::Identify;
 
@@ -168,6 +168,10 @@ pub enum SessionError {
     /// The timeout store is unavailable and the policy refuses requests.
     #[error("the session timeout store is unavailable; try again shortly")]
     Unavailable,
+    /// The user has the most sessions allowed
+    /// (`TrackerBuilder::max_sessions_per_key`).
+    #[error("this user has too many sessions; log out of another one, or wait until one times out")]
+    TooManySessions,
 }
 
 /// Logs `user` in on `session`: a renewed session key (no fixation), the
@@ -186,9 +190,16 @@ pub async fn log_in(
     session
         .insert(SESSION_USER_KEY, &user)
         .map_err(|err| SessionError::Session(err.to_string()))?;
-    if tracker.login(&subject).await.refusal().is_some() {
-        session.purge();
-        return Err(SessionError::Unavailable);
+    match tracker.login(&subject).await {
+        Decision::SessionLimit => {
+            session.purge();
+            return Err(SessionError::TooManySessions);
+        }
+        decision if decision.refusal().is_some() => {
+            session.purge();
+            return Err(SessionError::Unavailable);
+        }
+        _ => {}
     }
     Ok(subject)
 }

@@ -17,6 +17,7 @@ use timeout_core::{
 const TIMING: Timing = Timing {
     warn_before: Duration::from_secs(60),
     remember: Duration::from_secs(3600),
+    max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
 };
 
 fn touch<'a>(key: &'a str, kind: RequestKind) -> Touch<'a> {

@@ -44,6 +44,9 @@ const IDENTIFY_FAILED: Refusal = Refusal {
 pub const CLOSE_TIMED_OUT: &str = "session timed out";
 /// Reason of the WebSocket close frame sent after an explicit logout.
 pub const CLOSE_LOGGED_OUT: &str = "logged out";
+/// Reason of the WebSocket close frame sent to a client that stopped
+/// answering pings.
+pub const CLOSE_UNRESPONSIVE: &str = "no answer to ping";
 
 /// Where an adapter serves the reset endpoint and the notification streams.
 ///
@@ -59,6 +62,7 @@ pub struct Endpoints {
     reset: String,
     notifications: String,
     events: String,
+    ping_interval: std::time::Duration,
 }
 
 impl Default for Endpoints {
@@ -67,6 +71,7 @@ impl Default for Endpoints {
             reset: RESET_PATH.to_owned(),
             notifications: NOTIFICATIONS_PATH.to_owned(),
             events: EVENTS_PATH.to_owned(),
+            ping_interval: crate::DEFAULT_PING_INTERVAL,
         }
     }
 }
@@ -91,6 +96,21 @@ impl Endpoints {
     pub fn events(mut self, path: impl Into<String>) -> Self {
         self.events = absolute(path.into());
         self
+    }
+
+    /// How often the WebSocket pings its client (default
+    /// [`DEFAULT_PING_INTERVAL`](crate::DEFAULT_PING_INTERVAL), at least
+    /// 10 ms); a client that does not answer within the next interval is
+    /// closed and its subscription freed.
+    #[must_use]
+    pub fn ping_interval(mut self, interval: std::time::Duration) -> Self {
+        self.ping_interval = interval.max(std::time::Duration::from_millis(10));
+        self
+    }
+
+    /// The WebSocket ping interval.
+    pub fn ping_every(&self) -> std::time::Duration {
+        self.ping_interval
     }
 
     /// The reset path.

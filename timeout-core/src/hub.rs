@@ -54,6 +54,7 @@ type Shard = HashMap<Box<str>, Vec<Subscriber>>;
 
 /// The subscriptions of this replica, by key.
 pub(crate) struct Hub {
+    max_per_key: usize,
     shards: Box<[Mutex<Shard>]>,
     hasher: DefaultHashBuilder,
     next_id: AtomicU64,
@@ -106,8 +107,9 @@ impl RecentIds {
 }
 
 impl Hub {
-    pub(crate) fn new() -> Arc<Hub> {
+    pub(crate) fn new(max_per_key: usize) -> Arc<Hub> {
         Arc::new(Hub {
+            max_per_key: max_per_key.max(1),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: DefaultHashBuilder::default(),
             next_id: AtomicU64::new(1),
@@ -140,7 +142,20 @@ impl Hub {
             tx,
         };
         match shard.get_mut(key) {
-            Some(subs) => subs.push(subscriber),
+            Some(subs) => {
+                subs.retain(|s| !s.tx.is_closed());
+                if subs.len() >= self.max_per_key {
+                    // The oldest goes: dropping its sender ends its stream.
+                    subs.remove(0);
+                    tracing::info!(
+                        target: "timeout",
+                        "a key reached {} notification subscriptions on this replica; closed \
+                         its oldest",
+                        self.max_per_key
+                    );
+                }
+                subs.push(subscriber);
+            }
             None => {
                 shard.insert(key.into(), vec![subscriber]);
             }
@@ -387,7 +402,7 @@ mod tests {
 
     #[test]
     fn a_claim_delivered_twice_reaches_subscribers_once() {
-        let hub = Hub::new();
+        let hub = Hub::new(8);
         let mut sub = hub.subscribe("alice", "s1".into(), "alice".into());
         assert_eq!(hub.deliver(&warning(Some("w:alice:1"))), 1);
         assert_eq!(hub.deliver(&warning(Some("w:alice:1"))), 0);

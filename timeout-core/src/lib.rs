@@ -40,6 +40,7 @@ mod clock;
 mod config;
 mod deferred;
 mod gate;
+mod heartbeat;
 mod hook_runs;
 mod hooks;
 mod hub;
@@ -60,10 +61,11 @@ pub use self::{
     },
     deferred::DeferredActivity,
     gate::{
-        CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, EVENTS_PATH, Endpoints, Entry, Gate,
+        CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, EVENTS_PATH, Endpoints, Entry, Gate,
         IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON, NOTIFICATIONS_PATH, RESET_PATH,
         Verdict, identify_failed,
     },
+    heartbeat::{Beat, DEFAULT_PING_INTERVAL, Heartbeat, MAX_CLIENT_MESSAGE},
     hook_runs::{DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT},
     hooks::{FnHook, HookError, TimeoutHook, hook_fn},
     hub::{Ended, EventSink, KnownKey, Subscription},
@@ -77,7 +79,7 @@ pub use self::{
     subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
     sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
     tracker::{
-        Check, Decision, Refusal, SweepReport, Tracker, TrackerBuilder, TrackerStats,
-        UNAVAILABLE_JSON,
+        Check, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS, Decision, Refusal,
+        SESSION_LIMIT_JSON, SweepReport, Tracker, TrackerBuilder, TrackerStats, UNAVAILABLE_JSON,
     },
 };

@@ -57,6 +57,10 @@ pub enum Decision {
     Unchecked,
     /// The store is unreachable and the policy refuses requests (503).
     Unavailable,
+    /// A new session of a user who already has the most sessions allowed
+    /// ([`TrackerBuilder::max_sessions_per_key`]): refused (403); the
+    /// user's other sessions go on.
+    SessionLimit,
 }
 
 /// How to answer a refused request; the same for every adapter.
@@ -84,6 +88,9 @@ impl Refusal {
         self.body == LOGOUT_JSON
     }
 }
+
+/// Body of the 403 answered to a session past the per-user limit.
+pub const SESSION_LIMIT_JSON: &str = r#"{"error":"too many sessions for this user; log out of another session, or wait until one times out"}"#;
 
 /// Body of the 503 answered while the store is unreachable (fail closed).
 pub const UNAVAILABLE_JSON: &str =
@@ -114,6 +121,11 @@ impl Decision {
             Decision::Unavailable => Some(Refusal {
                 status: 503,
                 body: UNAVAILABLE_JSON,
+                content_type: "application/json",
+            }),
+            Decision::SessionLimit => Some(Refusal {
+                status: 403,
+                body: SESSION_LIMIT_JSON,
                 content_type: "application/json",
             }),
             _ => None,
@@ -263,9 +275,36 @@ pub struct TrackerBuilder {
     clock: Option<Arc<dyn Clock>>,
     hooks: Vec<Arc<dyn TimeoutHook>>,
     hook_policy: HookPolicy,
+    max_sessions: u32,
+    max_subscriptions: usize,
 }
 
+/// Default of [`TrackerBuilder::max_sessions_per_key`].
+pub const DEFAULT_MAX_SESSIONS: u32 = 100;
+/// Default of [`TrackerBuilder::max_subscriptions_per_key`].
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 32;
+
 impl TrackerBuilder {
+    /// Most sessions one key may have at once (with scope user: one user's
+    /// browsers and devices; default [`DEFAULT_MAX_SESSIONS`], at least 1).
+    /// A new session past it is refused with 403 and
+    /// [`SESSION_LIMIT_JSON`]; the user's other sessions go on. Bounds what
+    /// one user (or one stolen password) can make the store hold.
+    pub fn max_sessions_per_key(mut self, max: u32) -> Self {
+        self.max_sessions = max.max(1);
+        self
+    }
+
+    /// Most open notification subscriptions (sockets, event streams) of one
+    /// key on this replica (default [`DEFAULT_MAX_SUBSCRIPTIONS`], at least
+    /// 1). A new one past it closes the oldest, whose client reconnects if
+    /// it is still there: a tab left open keeps working, a flood does not
+    /// grow memory.
+    pub fn max_subscriptions_per_key(mut self, max: usize) -> Self {
+        self.max_subscriptions = max.max(1);
+        self
+    }
+
     /// How long one attempt of a hook may take before it counts as failed
     /// (default [`DEFAULT_HOOK_TIMEOUT`](crate::DEFAULT_HOOK_TIMEOUT); at
     /// least 1 ms). A request refused at the gate waits for its logout's
@@ -303,13 +342,14 @@ impl TrackerBuilder {
 
     /// The tracker.
     pub fn build(self) -> Tracker {
-        let hub = Hub::new();
+        let hub = Hub::new(self.max_subscriptions);
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         store.attach(EventSink::new(Arc::clone(&hub)));
         tracing::info!(target: "timeout", "{}", self.policy);
         let timing = Timing {
             warn_before: self.policy.warn_before(),
             remember: self.policy.remember_timed_out(),
+            max_sessions: self.max_sessions,
         };
         Tracker {
             inner: Arc::new(Inner {
@@ -344,6 +384,8 @@ impl Tracker {
             clock: None,
             hooks: Vec::new(),
             hook_policy: HookPolicy::default(),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
         }
     }
 
@@ -709,6 +751,7 @@ impl Tracker {
         match outcome {
             TouchOutcome::Live { deadline } => Check::ready(Decision::Allowed { deadline }),
             TouchOutcome::Refused => Check::ready(Decision::TimedOut),
+            TouchOutcome::SessionLimit => Check::ready(Decision::SessionLimit),
             TouchOutcome::Expired(expired) => {
                 let tracker = self.clone();
                 Check::pending(async move {

@@ -569,3 +569,50 @@ async fn deferred_activity_survives_a_burst_of_other_logouts() {
     assert!(!gone_activity.record().await.allows());
     assert_eq!(f.tracker.deadline(&gone).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_flood_of_logins_and_sockets_of_one_user_stays_bounded() {
+    let f = Fixture::new(policy());
+    let tracker = Tracker::builder(policy().build().unwrap())
+        .store(f.store.clone())
+        .clock(f.clock.clone())
+        .max_sessions_per_key(10)
+        .max_subscriptions_per_key(4)
+        .build();
+    let mut refused = 0;
+    for i in 0..500 {
+        let session = subject(&format!("flood{i}"), "mallory");
+        match tracker.login(&session).await {
+            Decision::Allowed { .. } => {}
+            Decision::SessionLimit => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 490, "sessions past the limit are refused");
+    let refusal = Decision::SessionLimit.refusal().unwrap();
+    assert_eq!(refusal.status, 403);
+    assert!(
+        refusal.body.contains("too many sessions"),
+        "{}",
+        refusal.body
+    );
+    // The first sessions go on.
+    assert!(
+        tracker
+            .check(Some(&subject("flood0", "mallory")), Activity)
+            .await
+            .allows()
+    );
+    assert_eq!(f.store.stats().tracked, 1);
+    // Sockets: the newest four stay open, the older ones are closed.
+    let first = subject("flood0", "mallory");
+    let mut sockets: Vec<_> = (0..200).map(|_| tracker.subscribe(&first)).collect();
+    assert_eq!(tracker.subscribers(&first), 4);
+    assert!(
+        sockets[0].try_next().is_err(),
+        "the oldest socket was closed"
+    );
+    assert_eq!(sockets[199].try_next(), Ok(None), "the newest is open");
+    // Another user is not affected.
+    assert!(tracker.login(&subject("b1", "bob")).await.allows());
+}

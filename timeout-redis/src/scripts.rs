@@ -106,9 +106,10 @@ return {now, ARGV[1], 0}
 /// absolute lifetime (0: none), warn, remember, lease, gone prefix, age of
 /// unflushed local activity (-1: none), known epoch, candidate epoch,
 /// login (1/0), known to this replica's cache (1/0), re-track after a
-/// state loss (1/0).
+/// state loss (1/0), most sessions per key.
 ///
 /// Returns `{now, 'L', deadline, absolute}`, `{now, 'R'}` (refused),
+/// `{now, 'M'}` (a new session past the per-key limit),
 /// `{now, 'X', event, id}` (expired, claimed by this caller),
 /// `{now, 'N', deadline, absolute, event, id}` (old period claimed, a new
 /// one started), `{now, 'S', lost}` (a session the store lost: this caller
@@ -122,6 +123,7 @@ local activity, timeout, lifetime = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(
 local warn, remember, lease = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local gone_prefix, age = ARGV[11], tonumber(ARGV[12])
 local login, cached, retrack = ARGV[15] == '1', ARGV[16] == '1', ARGV[17] == '1'
+local max_sessions = tonumber(ARGV[18])
 local changed = epoch_changed(ek, ARGV[13], ARGV[14], now)
 if changed then return changed end
 local v = redis.call('HMGET', h, 'l', 't', 'a', 'w', sf)
@@ -138,6 +140,8 @@ if v[1] then
   if now < d then
     if not v[5] then
       if redis.call('EXISTS', gone) == 1 then return {now, 'R'} end
+      -- Six fields are the key's own (K u l t a w), the rest its sessions.
+      if redis.call('HLEN', h) - 6 >= max_sessions then return {now, 'M'} end
       redis.call('HSET', h, sf, '1')
     end
     if activity then

@@ -178,6 +178,7 @@ impl RedisStore {
                 last_timing: std::sync::Mutex::new(Timing {
                     warn_before: Duration::ZERO,
                     remember: timeout_core::DEFAULT_REMEMBER,
+                    max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
                 }),
             }),
         }
@@ -495,7 +496,8 @@ impl Inner {
             .arg(&candidate)
             .arg(u8::from(t.login))
             .arg(u8::from(cached))
-            .arg(u8::from(self.settings.retrack_after_loss));
+            .arg(u8::from(self.settings.retrack_after_loss))
+            .arg(t.timing.max_sessions);
         let reply = match self.call(shard, &invocation).await {
             Ok(reply) => reply,
             Err(err) => {
@@ -523,6 +525,7 @@ impl Inner {
                 self.cache.forget(t.key, Some(t.session));
                 TouchOutcome::Refused
             }
+            "M" => TouchOutcome::SessionLimit,
             "S" => {
                 self.cache.forget(t.key, None);
                 let expired = Expired {

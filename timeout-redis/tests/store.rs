@@ -154,6 +154,7 @@ async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
     let timing = Timing {
         warn_before: Duration::ZERO,
         remember: Duration::from_secs(60),
+        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
     };
     let a = replica(&redis.url(), "lease", policy(500, 0)).await;
     let alice = subject("s1", "alice");
@@ -414,4 +415,44 @@ async fn durations_too_long_for_lua_numbers_are_clamped_not_overflowed() {
         Decision::TimedOut,
         "the logout is remembered"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_logins_of_one_user_stays_bounded_in_redis() {
+    let redis = RedisServer::start();
+    let store = support::builder(&redis.url(), "flood")
+        .connect()
+        .await
+        .unwrap();
+    let tracker = timeout_core::Tracker::builder(policy(60_000, 0))
+        .store(std::sync::Arc::new(store))
+        .max_sessions_per_key(10)
+        .build();
+    let mut refused = 0;
+    for i in 0..300 {
+        match tracker
+            .login(&subject(&format!("flood{i}"), "mallory"))
+            .await
+        {
+            Decision::Allowed { .. } => {}
+            Decision::SessionLimit => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 290);
+    let keys = redis.command("KEYS *:k:mallory").unwrap();
+    let hash = keys
+        .lines()
+        .find(|l| l.ends_with(":k:mallory"))
+        .unwrap_or_else(|| panic!("{keys}"));
+    // Six fields of the key's own and one per session.
+    assert_eq!(
+        redis.command(&format!("HLEN {hash}")).as_deref(),
+        Some(":16\r\n")
+    );
+    assert!(allowed(
+        tracker
+            .check(Some(&subject("flood0", "mallory")), RequestKind::Activity)
+            .await
+    ));
 }

@@ -68,6 +68,15 @@ impl<I: Identify> SessionTimeout<I> {
         self
     }
 
+    /// How often the notification socket pings its client (default
+    /// [`DEFAULT_PING_INTERVAL`](timeout_core::DEFAULT_PING_INTERVAL)); a
+    /// client that does not answer within the next interval is closed, so a
+    /// half-open connection frees its subscription.
+    pub fn ping_interval(mut self, interval: std::time::Duration) -> Self {
+        self.endpoints = self.endpoints.ping_interval(interval);
+        self
+    }
+
     /// The tracker.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker

@@ -19,7 +19,8 @@ use axum::{
 };
 use futures_util::{Stream, stream};
 use timeout_core::{
-    CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, Notification, Refusal, RequestKind, Subject, Subscription,
+    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Heartbeat, MAX_CLIENT_MESSAGE,
+    Notification, Refusal, RequestKind, Subject, Subscription,
 };
 
 use crate::{Identify, Passive, SessionTimeout, config::Shared};
@@ -75,18 +76,24 @@ async fn notifications<I: Identify>(
     };
     // Subscribed before the upgrade so nothing sent meanwhile is lost.
     let subscription = shared.gate.tracker().subscribe(&subject);
+    let ping_every = shared.gate.endpoints().ping_every();
     let response = upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_failed_upgrade(|err| {
             tracing::debug!(target: "timeout", "notification socket upgrade failed: {err}");
         })
-        .on_upgrade(move |socket| forward(socket, subscription));
+        .on_upgrade(move |socket| forward(socket, subscription, ping_every));
     (Passive, response).into_response()
 }
 
 /// Sends the subject's notifications until the logout (then closes), the
-/// end of the subscription (explicit logout) or the client leaves. What the
-/// client sends is read and ignored: the socket only listens to the server.
-async fn forward(mut socket: WebSocket, mut subscription: Subscription) {
+/// end of the subscription (explicit logout) or the client leaves or stops
+/// answering pings. What the client sends is read and ignored: the socket
+/// only listens to the server.
+async fn forward(mut socket: WebSocket, mut subscription: Subscription, ping_every: Duration) {
+    let mut heartbeat = Heartbeat::default();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     loop {
         tokio::select! {
             notification = subscription.recv() => {
@@ -103,9 +110,21 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription) {
                     return;
                 }
             }
+            _ = ping.tick() => match heartbeat.tick() {
+                Beat::Ping => {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                }
+                _ => {
+                    tracing::debug!(target: "timeout", "closing a notification socket whose client stopped answering");
+                    let _ = socket.send(close(CLOSE_UNRESPONSIVE)).await;
+                    return;
+                }
+            },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heartbeat.heard(),
             },
         }
     }

@@ -8,7 +8,7 @@ use std::{fmt, future::Future, pin::Pin, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
-use timeout_core::{Expired, HookError, Subject, TimeoutHook, Tracker};
+use timeout_core::{Decision, Expired, HookError, Subject, TimeoutHook, Tracker};
 use tower_sessions::{
     Session, SessionStore,
     session::{Expiry, Id},
@@ -158,6 +158,10 @@ pub enum SessionError {
     /// The timeout store is unavailable and the policy refuses requests.
     #[error("the session timeout store is unavailable; try again shortly")]
     Unavailable,
+    /// The user has the most sessions allowed
+    /// (`TrackerBuilder::max_sessions_per_key`).
+    #[error("this user has too many sessions; log out of another one, or wait until one times out")]
+    TooManySessions,
 }
 
 /// Logs `user` in on `session`: a fresh session id (no fixation, and an id
@@ -173,8 +177,10 @@ pub async fn log_in(
     let subject = subject_of(session)
         .await?
         .ok_or_else(|| IdentifyError::new("the session lost its id while saving"))?;
-    if tracker.login(&subject).await.refusal().is_some() {
-        return Err(SessionError::Unavailable);
+    match tracker.login(&subject).await {
+        Decision::SessionLimit => return Err(SessionError::TooManySessions),
+        decision if decision.refusal().is_some() => return Err(SessionError::Unavailable),
+        _ => {}
     }
     Ok(subject)
 }

@@ -284,6 +284,7 @@ async fn sweep(args: &Args) -> Result<(), String> {
     let timing = Timing {
         warn_before: Duration::ZERO,
         remember: Duration::from_secs(3600),
+        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
     };
     let short = Duration::from_secs(2);
     let started = Instant::now();

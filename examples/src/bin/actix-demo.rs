@@ -174,9 +174,15 @@ async fn login(demo: web::Data<Demo>, session: Session, body: web::Bytes) -> Htt
     let user = SessionUser::new(user);
     match session::log_in(&session, &demo.tracker, user.clone()).await {
         Ok(_) => json_response(user_json(&demo.tracker, &user.name, &user.groups)),
-        Err(err) => HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
-            .content_type("application/json")
-            .body(json!({ "error": err.to_string() }).to_string()),
+        Err(err) => {
+            let status = match err {
+                session::SessionError::TooManySessions => StatusCode::FORBIDDEN,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            HttpResponse::build(status)
+                .content_type("application/json")
+                .body(json!({ "error": err.to_string() }).to_string())
+        }
     }
 }
 

@@ -277,7 +277,10 @@ async fn login(State(demo): State<Demo>, session: Session, body: Bytes) -> Respo
     match sessions::log_in(&session, &demo.tracker, user.clone()).await {
         Ok(_) => json_response(user_json(&demo.tracker, &user.name, &user.groups)),
         Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
+            match err {
+                sessions::SessionError::TooManySessions => StatusCode::FORBIDDEN,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            },
             [(header::CONTENT_TYPE, "application/json")],
             json!({ "error": err.to_string() }).to_string(),
         )

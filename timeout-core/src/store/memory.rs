@@ -321,7 +321,12 @@ impl MemoryStore {
                     if self.is_remembered(t.session, now) {
                         return TouchOutcome::Refused;
                     }
-                    found.get_mut().others.push(t.session.into());
+                    let slot = found.get_mut();
+                    let sessions = slot.others.len() + usize::from(slot.entry.key_is_session);
+                    if sessions >= t.timing.max_sessions as usize {
+                        return TouchOutcome::SessionLimit;
+                    }
+                    slot.others.push(t.session.into());
                 }
                 let entry = found.get().entry.clone();
                 let (deadline, shortened) = record(&entry, t, now);

@@ -17,6 +17,9 @@ pub struct Timing {
     pub warn_before: Duration,
     /// How long a timed-out session stays refused.
     pub remember: Duration,
+    /// Most sessions one key may have at once (scope user); a new session
+    /// past it is refused ([`TouchOutcome::SessionLimit`]).
+    pub max_sessions: u32,
 }
 
 /// One request of one key, as the store sees it.
@@ -69,6 +72,9 @@ pub enum TouchOutcome {
     /// The key or this session has already been timed out (claimed by
     /// someone else, or remembered as timed out): refuse the request.
     Refused,
+    /// A new session of a key that already has
+    /// [`Timing::max_sessions`]: refused, the others go on.
+    SessionLimit,
 }
 
 /// Why a key expired.

@@ -9,6 +9,7 @@ fn timing(warn_s: u64) -> Timing {
     Timing {
         warn_before: Duration::from_secs(warn_s),
         remember: Duration::from_secs(3_600),
+        max_sessions: crate::DEFAULT_MAX_SESSIONS,
     }
 }
 
