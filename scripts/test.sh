@@ -64,6 +64,7 @@ cargo fmt --all -- --check || fail "formatting differs: run cargo fmt --all"
 
 say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+cargo clippy -p examples --test chaos --locked -- -D warnings
 
 say "timeout-tower without axum (a plain tower/hyper app compiles no axum)"
 cargo check -p timeout-tower --no-default-features --locked --quiet
@@ -71,6 +72,9 @@ cargo check -p timeout-tower --no-default-features --locked --quiet
 say "tests (unit, property, integration; benchmarks once with tiny sizes)"
 TIMEOUT_BENCH_KEYS=${TIMEOUT_BENCH_KEYS:-20000} TIMEOUT_BENCH_DUE=${TIMEOUT_BENCH_DUE:-2000} \
   cargo test --workspace --all-targets --all-features --locked
+
+say "chaos harness, quick (scripts/chaos.sh --quick: every fault, 24 users each)"
+scripts/chaos.sh --quick
 
 say "doc tests, and docs without broken links"
 cargo test --workspace --doc --all-features --locked

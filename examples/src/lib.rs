@@ -47,12 +47,36 @@ pub struct DemoArgs {
     pub replicas: u16,
     /// How long a replica holds a claimed logout before another may take it.
     pub lease_seconds: Option<u64>,
+    /// Keep the timeout state on this Redis Cluster (comma-separated node
+    /// addresses); `redis` then holds only the login sessions.
+    pub redis_cluster: Option<Vec<String>>,
+    /// Fault injection for `scripts/chaos.sh`; not for real use.
+    pub faults: Faults,
+}
+
+/// Faults the chaos harness injects into a demo replica (`--hook-delay-ms`,
+/// `--hang-hook-user`, `--hook-timeout-ms`, `--hook-retries`,
+/// `--clock-skew-ms`). Test-only: a real application has none of these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Each timeout hook takes this long before it completes.
+    pub hook_delay_ms: u64,
+    /// The timeout hook of this user never returns.
+    pub hang_hook_user: Option<String>,
+    /// The tracker's hook timeout.
+    pub hook_timeout_ms: Option<u64>,
+    /// The tracker's hook retries.
+    pub hook_retries: Option<u32>,
+    /// The replica's clock runs this far ahead of the real time.
+    pub clock_skew_ms: u64,
 }
 
 impl DemoArgs {
     /// The help text.
     pub const USAGE: &str = "usage: <demo> [--port PORT] [--timeout-seconds N] [--warn-seconds N] [--properties FILE]\n\
-        \x20      [--redis URL [--replicas N] [--lease-seconds N]]   (axum-demo only)\n\
+        \x20      [--redis URL [--replicas N] [--lease-seconds N] [--redis-cluster URL,URL,..]]\n\
+        \x20      (--redis and after: axum-demo only; for scripts/chaos.sh also --hook-delay-ms N,\n\
+        \x20      --hang-hook-user NAME, --hook-timeout-ms N, --hook-retries N, --clock-skew-ms N)\n\
         \n\
         Defaults: port 3000, a 60-second idle timeout with a warning 20 seconds before.\n\
         With --redis, the timeout state and the sessions live in that Redis, and\n\
@@ -78,6 +102,8 @@ impl DemoArgs {
             redis: None,
             replicas: 1,
             lease_seconds: None,
+            redis_cluster: None,
+            faults: Faults::default(),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -115,8 +141,26 @@ impl DemoArgs {
                         .ok_or_else(|| format!("--replicas {value:?}: expected 1 to 64"))?
                 }
                 "--lease-seconds" => parsed.lease_seconds = Some(number("whole seconds")?),
+                "--redis-cluster" => {
+                    parsed.redis_cluster = Some(value.split(',').map(str::to_owned).collect())
+                }
+                "--hook-delay-ms" => parsed.faults.hook_delay_ms = number("milliseconds")?,
+                "--hang-hook-user" => parsed.faults.hang_hook_user = Some(value),
+                "--hook-timeout-ms" => {
+                    parsed.faults.hook_timeout_ms = Some(number("milliseconds")?)
+                }
+                "--hook-retries" => {
+                    parsed.faults.hook_retries = Some(
+                        u32::try_from(number("a count")?)
+                            .map_err(|_| format!("{flag} {value:?}: too large"))?,
+                    )
+                }
+                "--clock-skew-ms" => parsed.faults.clock_skew_ms = number("milliseconds")?,
                 other => return Err(format!("unknown option {other:?}")),
             }
+        }
+        if parsed.redis_cluster.is_some() && parsed.redis.is_none() {
+            return Err("--redis-cluster needs --redis URL for the login sessions".into());
         }
         if parsed.replicas > 1 && parsed.redis.is_none() {
             return Err("--replicas needs --redis URL: replicas share their state there".into());

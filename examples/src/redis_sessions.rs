@@ -5,7 +5,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use redis::{AsyncCommands, SetExpiry, SetOptions, aio::ConnectionManager};
+use redis::aio::ConnectionManager;
 use tower_sessions::{
     SessionStore,
     session::{Id, Record},
@@ -46,21 +46,35 @@ impl RedisSessions {
         format!("{}:session:{id}", self.prefix)
     }
 
+    /// Runs `command`, once more if the first try found the connection
+    /// broken (Redis restarted): the manager has reconnected by then, so a
+    /// request right after a restart is answered rather than failed.
+    async fn retrying<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T> {
+        let first = command.query_async(&mut self.conn.clone()).await;
+        match first {
+            Err(err) if err.is_io_error() || err.is_connection_dropped() => command
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| Error::Backend(e.to_string())),
+            other => other.map_err(|e| Error::Backend(e.to_string())),
+        }
+    }
+
     async fn write(&self, record: &Record, only_new: bool) -> Result<bool> {
         let json = serde_json::to_string(record).map_err(|e| Error::Encode(e.to_string()))?;
         let seconds = (record.expiry_date - time::OffsetDateTime::now_utc())
             .whole_seconds()
             .max(1);
-        let mut options = SetOptions::default().with_expiration(SetExpiry::EX(seconds as u64));
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.key(&record.id))
+            .arg(json)
+            .arg("EX")
+            .arg(u64::try_from(seconds).unwrap_or(1));
         if only_new {
-            options = options.conditional_set(redis::ExistenceCheck::NX);
+            command.arg("NX");
         }
-        let written: Option<String> = self
-            .conn
-            .clone()
-            .set_options(self.key(&record.id), json, options)
-            .await
-            .map_err(|e| Error::Backend(e.to_string()))?;
+        let written: Option<String> = self.retrying(&command).await?;
         Ok(written.is_some())
     }
 }
@@ -80,23 +94,13 @@ impl SessionStore for RedisSessions {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let json: Option<String> = self
-            .conn
-            .clone()
-            .get(self.key(id))
-            .await
-            .map_err(|e| Error::Backend(e.to_string()))?;
+        let json: Option<String> = self.retrying(redis::cmd("GET").arg(self.key(id))).await?;
         json.map(|json| serde_json::from_str(&json).map_err(|e| Error::Decode(e.to_string())))
             .transpose()
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        let _: i64 = self
-            .conn
-            .clone()
-            .del(self.key(id))
-            .await
-            .map_err(|e| Error::Backend(e.to_string()))?;
+        let _: i64 = self.retrying(redis::cmd("DEL").arg(self.key(id))).await?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! and work on one replica with their notification socket on another;
 //! every user who goes idle gets exactly one warning and one logout on the
 //! socket, and the timeout hook runs once per user across the replicas,
-//! also when a replica is killed (SIGKILL) mid-run.
+//! also when the replica running hooks is killed (SIGKILL) in the middle.
 
 use std::{
     collections::BTreeMap,
@@ -25,6 +25,7 @@ struct Replica {
     child: Child,
     addr: String,
     hooks: Arc<Mutex<Vec<String>>>,
+    started: Arc<Mutex<usize>>,
 }
 
 impl Replica {
@@ -37,7 +38,10 @@ impl Replica {
                 "--warn-seconds",
                 "1",
                 "--lease-seconds",
-                "2",
+                "1",
+                // Hooks take a while, so a replica can die in the middle.
+                "--hook-delay-ms",
+                "600",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -45,8 +49,10 @@ impl Replica {
             .expect("the axum-demo binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let hooks = Arc::new(Mutex::new(Vec::new()));
+        let started = Arc::new(Mutex::new(0usize));
         let (tx, rx) = mpsc::channel();
         let seen = Arc::clone(&hooks);
+        let starts = Arc::clone(&started);
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line
@@ -54,7 +60,10 @@ impl Replica {
                     .and_then(|rest| rest.split('/').next())
                 {
                     let _ = tx.send(addr.to_owned());
-                } else if let Some(user) = line.strip_prefix("timeout hook ran for ") {
+                } else if line.starts_with("timeout hook started for ") {
+                    *starts.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                } else if let Some(ran) = line.strip_prefix("timeout hook ran for ") {
+                    let user = ran.split(" run ").next().unwrap_or(ran);
                     seen.lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(user.to_owned());
@@ -64,7 +73,17 @@ impl Replica {
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
             .expect("the replica prints its address");
-        Replica { child, addr, hooks }
+        Replica {
+            child,
+            addr,
+            hooks,
+            started,
+        }
+    }
+
+    /// Hooks this replica has started (claimed logouts it works on).
+    fn started(&self) -> usize {
+        *self.started.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn hooks(&self) -> Vec<String> {
@@ -138,9 +157,10 @@ async fn socket(replica: &Replica, cookie: &str) -> tokio::task::JoinHandle<Vec<
     })
 }
 
-/// Runs 12 users over 3 replicas; with `kill`, replica 2 is killed after
-/// the users went idle and before anything is due. Returns each user's
-/// socket messages (for sockets on surviving replicas) and the hook runs.
+/// Runs 12 users over 3 replicas; with `kill`, the replica that claimed
+/// the first logouts is killed (SIGKILL) in the middle of their hooks, so
+/// another must take its claims over. Returns each user's socket messages
+/// (for sockets on surviving replicas) and the completed hook runs.
 async fn run(kill: bool) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, usize>) {
     let redis = RedisServer::start();
     let mut replicas: Vec<Replica> = (0..3).map(|_| Replica::start(&redis)).collect();
@@ -152,21 +172,38 @@ async fn run(kill: bool) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, usi
         work(&http, &replicas[i % 3], &cookie).await;
         sockets.push((i, socket(&replicas[(i + 1) % 3], &cookie).await));
     }
+    let mut killed = None;
     if kill {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let victim = &mut replicas[2];
-        victim.child.kill().expect("SIGKILL");
-        let _ = victim.child.wait();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let victim = loop {
+            if let Some(v) = replicas.iter().position(|r| r.started() > 0) {
+                break v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no replica started a hook"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let victim_replica = &mut replicas[victim];
+        victim_replica.child.kill().expect("SIGKILL");
+        let _ = victim_replica.child.wait();
+        assert!(
+            victim_replica.hooks().len() < victim_replica.started(),
+            "the replica died in the middle of its hooks"
+        );
+        killed = Some(victim);
     }
     let mut received = BTreeMap::new();
     for (i, handle) in sockets {
         let texts = handle.await.expect("the socket task");
-        if !(kill && (i + 1) % 3 == 2) {
+        if killed != Some((i + 1) % 3) {
             received.insert(users[i].clone(), texts);
         }
     }
-    // Hooks run after the logout is sent.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Hooks run after the logout is sent, and after a takeover.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
     let mut hooks = BTreeMap::new();
     for replica in &replicas {
         for user in replica.hooks() {
@@ -198,6 +235,7 @@ async fn three_replicas_notify_each_idle_user_once_on_another_replicas_socket() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_run_loses_no_logout() {
     let (received, hooks) = run(true).await;
-    // The 4 users whose socket was on the killed replica lost it with it.
+    // The 4 users whose socket was on the killed replica lost it with it;
+    // every hook completed once, the cut ones on the replica that took over.
     check(&received, &hooks, 8);
 }

@@ -201,8 +201,13 @@ impl RedisCluster {
             String::from_utf8_lossy(&output.stderr)
         );
         let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !cluster.nodes.iter().all(|n| {
+        while !self.nodes.iter().all(|n| {
             n.command("CLUSTER INFO")
                 .is_some_and(|info| info.contains("cluster_state:ok"))
         }) {
@@ -212,7 +217,15 @@ impl RedisCluster {
             );
             thread::sleep(Duration::from_millis(50));
         }
-        cluster
+    }
+
+    /// Kills master `index` (SIGKILL) and starts it again on its port: it
+    /// rejoins with its slots (its cluster config file is kept) but without
+    /// its data, as a master that restarted without persistence. Returns
+    /// once the cluster is ok again.
+    pub fn restart_node(&mut self, index: usize) {
+        self.nodes[index].restart();
+        self.wait_until_ok();
     }
 
     /// `redis://127.0.0.1:<port>` of every node.

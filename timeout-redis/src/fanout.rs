@@ -158,7 +158,7 @@ pub(crate) async fn read_events(
     stream: String,
 ) {
     let mut failing = false;
-    let mut pause = Duration::from_millis(100);
+    let mut pause = Duration::from_millis(50);
     loop {
         if store.strong_count() == 0 {
             return;
@@ -178,7 +178,7 @@ pub(crate) async fn read_events(
             Ok(reply) => {
                 if failing {
                     failing = false;
-                    pause = Duration::from_millis(100);
+                    pause = Duration::from_millis(50);
                     catch_up_check(&fan_in, &mut conn, &stream, &last).await;
                     tracing::info!(target: "timeout", "the timeout event stream is read again");
                 }
@@ -201,7 +201,7 @@ pub(crate) async fn read_events(
                     );
                 }
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+                pause = (pause * 2).min(Duration::from_secs(1));
             }
         }
     }

@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     /// Claims this replica holds and has not acknowledged: their leases are
     /// renewed until it does.
     held: std::sync::Mutex<hashbrown::HashSet<Claim>>,
+    /// Held claims whose acknowledgement failed, to send again.
+    unacked: std::sync::Mutex<hashbrown::HashSet<Claim>>,
     renewed: AtomicU64,
     /// The timing of the last call that carried it, for background work
     /// that needs it (a flush that finds keys lost).
@@ -174,6 +176,7 @@ impl RedisStore {
                 last_log: std::sync::Mutex::new(None),
                 flushed: AtomicU64::new(0),
                 held: std::sync::Mutex::new(hashbrown::HashSet::new()),
+                unacked: std::sync::Mutex::new(hashbrown::HashSet::new()),
                 renewed: AtomicU64::new(0),
                 last_timing: std::sync::Mutex::new(Timing {
                     warn_before: Duration::ZERO,
@@ -276,6 +279,12 @@ async fn renew_leases(weak: Weak<Inner>, lease: Duration) {
     loop {
         tick.tick().await;
         let Some(inner) = weak.upgrade() else { return };
+        if let Err(err) = inner.ack_again().await {
+            inner.log_background(&format!(
+                "could not acknowledge handled logouts ({err}); they stay held and are \
+                 acknowledged again"
+            ));
+        }
         if let Err(err) = inner.renew().await {
             inner.log_background(&format!(
                 "could not renew the leases of claimed logouts ({err}); if Redis stays away \
@@ -866,18 +875,52 @@ impl Inner {
                 }
                 async move { self.call(shard, &invocation).await }
             });
-        // Shards are independent: one round trip for all of them.
-        join_all(calls)
-            .await
-            .into_iter()
-            .try_for_each(|reply| reply.map(drop))?;
-        // Released only once Redis has them: until then the leases are
-        // renewed, so an acknowledgement that failed is not taken over.
-        let mut held = self.held();
-        for claim in claims {
-            held.remove(claim);
+        // Shards are independent: one round trip for all of them. A shard
+        // whose acknowledgement failed keeps its claims held (renewed, so no
+        // other replica runs them again) and is acknowledged again by the
+        // lease task until Redis takes it.
+        let mut first_error = None;
+        let mut done = Vec::new();
+        for ((shard, _), reply) in by_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, ids)| !ids.is_empty())
+            .zip(join_all(calls).await)
+        {
+            match reply {
+                Ok(_) => done.push(shard),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
         }
-        Ok(())
+        let mut held = self.held();
+        let mut unacked = self.unacked();
+        for claim in claims {
+            let shard = reply::parse_claim(claim).map(|(shard, _)| shard);
+            if shard.is_some_and(|s| done.contains(&s)) {
+                held.remove(claim);
+                unacked.remove(claim);
+            } else {
+                unacked.insert(claim.clone());
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn unacked(&self) -> std::sync::MutexGuard<'_, hashbrown::HashSet<Claim>> {
+        self.unacked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Acknowledges again the claims whose acknowledgement failed.
+    pub(crate) async fn ack_again(&self) -> Result<(), StoreError> {
+        let again: Vec<Claim> = self.unacked().iter().cloned().collect();
+        if again.is_empty() {
+            return Ok(());
+        }
+        self.ack(&again).await
     }
 
     /// Appends `message` to the event stream every replica reads.

@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use async_trait::async_trait;
 use axum::{
     Router,
     extract::State,
@@ -27,11 +28,14 @@ use axum::{
 };
 use bytes::Bytes;
 use examples::{
-    DemoArgs, Notes, WRONG_LOGIN_JSON, demo_login, note_text, page, redis_sessions::RedisSessions,
-    user_json,
+    DemoArgs, Faults, Notes, WRONG_LOGIN_JSON, demo_login, note_text, page,
+    redis_sessions::RedisSessions, user_json,
 };
 use serde_json::{Value, json};
-use timeout_core::{Policy, Tracker, audit::Escaped, hook_fn};
+use timeout_core::{
+    Expired, HookError, Policy, SkewedClock, StateLost, SystemClock, TimeoutHook, Tracker,
+    audit::Escaped,
+};
 use timeout_redis::RedisStore;
 use timeout_tower::{
     NOT_LOGGED_IN_JSON, Passive, SessionTimeout,
@@ -56,9 +60,9 @@ async fn main() -> ExitCode {
         return run_replicas(&args);
     }
     let served = match &args.redis {
-        None => serve(args.port, Tracker::builder(policy), MemoryStore::default()).await,
+        None => serve(&args, Tracker::builder(policy), MemoryStore::default()).await,
         Some(url) => match on_redis(url, &args, policy).await {
-            Ok((tracker, sessions)) => serve(args.port, tracker, sessions).await,
+            Ok((tracker, sessions)) => serve(&args, tracker, sessions).await,
             Err(err) => Err(err),
         },
     };
@@ -77,13 +81,51 @@ async fn on_redis(
     args: &DemoArgs,
     policy: Policy,
 ) -> Result<(timeout_core::TrackerBuilder, RedisSessions), String> {
-    let mut store = RedisStore::builder(url).prefix("demo-timeout");
+    let mut store = match &args.redis_cluster {
+        Some(nodes) => RedisStore::cluster(nodes.clone()),
+        None => RedisStore::builder(url),
+    }
+    .prefix("demo-timeout");
     if let Some(seconds) = args.lease_seconds {
         store = store.lease(Duration::from_secs(seconds));
     }
     let store = store.connect().await.map_err(|e| e.to_string())?;
     let sessions = RedisSessions::connect(url, "demo").await?;
     Ok((Tracker::builder(policy).store(Arc::new(store)), sessions))
+}
+
+/// The demo's own hook: one line per run on stdout (what the replica test
+/// and the chaos harness count), with the faults the harness asks for.
+struct PrintHook(Faults);
+
+#[async_trait]
+impl TimeoutHook for PrintHook {
+    async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError> {
+        let (user, run) = (Escaped(&expired.user), expired.run_id());
+        println!("timeout hook started for {user} run {run}");
+        if self.0.hang_hook_user.as_deref() == Some(expired.user.as_str()) {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(self.0.hook_delay_ms)).await;
+        println!(
+            "timeout hook ran for {user} run {run} cause {:?}",
+            expired.cause
+        );
+        Ok(())
+    }
+
+    async fn on_state_lost(&self, lost: &StateLost) -> Result<(), HookError> {
+        println!(
+            "state lost at {} in {}",
+            lost.at.as_millis(),
+            Escaped(&lost.what)
+        );
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "print"
+    }
 }
 
 /// Starts `args.replicas` copies of this program on consecutive ports and
@@ -141,21 +183,29 @@ fn run_replicas(args: &DemoArgs) -> ExitCode {
 }
 
 async fn serve<S>(
-    port: u16,
+    args: &DemoArgs,
     tracker: timeout_core::TrackerBuilder,
     sessions_store: S,
 ) -> Result<(), String>
 where
     S: SessionStore + Clone,
 {
-    let tracker = tracker
+    let port = args.port;
+    let faults = &args.faults;
+    let mut tracker = tracker
         .hook(DeleteSessions::new(sessions_store.clone()))
-        // One line per timeout on stdout: what the replica test counts.
-        .hook(hook_fn("print", |expired| async move {
-            println!("timeout hook ran for {}", Escaped(&expired.user));
-            Ok(())
-        }))
-        .build();
+        .hook(PrintHook(faults.clone()));
+    if let Some(ms) = faults.hook_timeout_ms {
+        tracker = tracker.hook_timeout(Duration::from_millis(ms));
+    }
+    if let Some(retries) = faults.hook_retries {
+        tracker = tracker.hook_retries(retries);
+    }
+    if faults.clock_skew_ms > 0 {
+        let skew = Duration::from_millis(faults.clock_skew_ms);
+        tracker = tracker.clock(SkewedClock::ahead(SystemClock, skew));
+    }
+    let tracker = tracker.build();
     let _sweeper = tracker.spawn_sweeper();
     let demo = Demo {
         tracker: tracker.clone(),
