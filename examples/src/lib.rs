@@ -45,8 +45,11 @@ pub struct DemoArgs {
     pub redis: Option<String>,
     /// How many replicas to start, on consecutive ports (with `redis`).
     pub replicas: u16,
-    /// How long a replica holds a claimed logout before another may take it.
-    pub lease_seconds: Option<u64>,
+    /// How long a replica holds a claimed logout, unless renewed, before
+    /// another may take it.
+    pub lease_ms: Option<u64>,
+    /// How long a Redis command may take.
+    pub command_timeout_ms: Option<u64>,
     /// Keep the timeout state on this Redis Cluster (comma-separated node
     /// addresses); `redis` then holds only the login sessions.
     pub redis_cluster: Option<Vec<String>>,
@@ -74,7 +77,8 @@ pub struct Faults {
 impl DemoArgs {
     /// The help text.
     pub const USAGE: &str = "usage: <demo> [--port PORT] [--timeout-seconds N] [--warn-seconds N] [--properties FILE]\n\
-        \x20      [--redis URL [--replicas N] [--lease-seconds N] [--redis-cluster URL,URL,..]]\n\
+        \x20      [--redis URL [--replicas N] [--lease-ms N] [--command-timeout-ms N]\n\
+        \x20      [--redis-cluster URL,URL,..]]\n\
         \x20      (--redis and after: axum-demo only; for scripts/chaos.sh also --hook-delay-ms N,\n\
         \x20      --hang-hook-user NAME, --hook-timeout-ms N, --hook-retries N, --clock-skew-ms N)\n\
         \n\
@@ -101,7 +105,8 @@ impl DemoArgs {
             properties: None,
             redis: None,
             replicas: 1,
-            lease_seconds: None,
+            lease_ms: None,
+            command_timeout_ms: None,
             redis_cluster: None,
             faults: Faults::default(),
         };
@@ -140,7 +145,8 @@ impl DemoArgs {
                         .filter(|n| (1..=64).contains(n))
                         .ok_or_else(|| format!("--replicas {value:?}: expected 1 to 64"))?
                 }
-                "--lease-seconds" => parsed.lease_seconds = Some(number("whole seconds")?),
+                "--lease-ms" => parsed.lease_ms = Some(number("milliseconds")?),
+                "--command-timeout-ms" => parsed.command_timeout_ms = Some(number("milliseconds")?),
                 "--redis-cluster" => {
                     parsed.redis_cluster = Some(value.split(',').map(str::to_owned).collect())
                 }

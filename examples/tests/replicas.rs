@@ -37,8 +37,8 @@ impl Replica {
                 "3",
                 "--warn-seconds",
                 "1",
-                "--lease-seconds",
-                "1",
+                "--lease-ms",
+                "1000",
                 // Hooks take a while, so a replica can die in the middle.
                 "--hook-delay-ms",
                 "600",

@@ -136,8 +136,12 @@ impl<I: Identify> Shared<I> {
 pub(crate) fn refusal_response(refusal: Refusal) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(refusal.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
+    let mut response = HttpResponse::build(status);
+    response
         .content_type(refusal.content_type)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(refusal.body)
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(seconds) = refusal.retry_after() {
+        response.insert_header((header::RETRY_AFTER, seconds));
+    }
+    response.body(refusal.body)
 }

@@ -256,3 +256,34 @@ async fn a_handler_that_logs_out_is_not_tracked_again_by_its_own_response() {
     test::call_service(&app, get("/logout", Some("alice"))).await;
     assert_eq!(deadline(&s, "alice").await, None);
 }
+
+#[actix_web::test]
+async fn an_unreachable_store_is_answered_503_with_retry_after() {
+    let policy = Policy::builder()
+        .enabled(true)
+        .build()
+        .expect("valid policy");
+    let tracker = Tracker::builder(policy)
+        .store(Arc::new(timeout_core::UnreachableStore::new("test store")))
+        .build();
+    let timeout = SessionTimeout::new(tracker, identify_fn(by_header));
+    let app = test::init_service(
+        App::new()
+            .wrap(timeout.middleware())
+            .route("/work", web::get().to(HttpResponse::Ok)),
+    )
+    .await;
+    let request = test::TestRequest::get()
+        .uri("/work")
+        .insert_header(("x-user", "alice"))
+        .to_request();
+    let response = app.call(request).await.expect("answered");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+}

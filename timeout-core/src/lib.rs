@@ -74,7 +74,7 @@ pub use self::{
     passive::{PassivePredicate, PassiveRules, RequestKind, RequestView},
     store::{
         Cause, Claim, Due, DueWarning, Expired, MemoryStore, MemoryStoreStats, StateLost, Store,
-        StoreError, Timing, Touch, TouchOutcome,
+        StoreError, Timing, Touch, TouchOutcome, UnreachableStore,
     },
     subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
     sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},

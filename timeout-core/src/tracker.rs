@@ -75,6 +75,20 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// The `Retry-After` seconds to send with it: the store is unreachable
+    /// for now, and clients (and proxies) should try again shortly rather
+    /// than treat the session as gone.
+    ///
+    /// ```
+    /// use timeout_core::Decision;
+    ///
+    /// assert_eq!(Decision::Unavailable.refusal().unwrap().retry_after(), Some(1));
+    /// assert_eq!(Decision::TimedOut.refusal().unwrap().retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<u32> {
+        (self.status == 503).then_some(1)
+    }
+
     /// Whether this is the logout answer of a timed-out session: the
     /// framework session should be destroyed along with it.
     ///

@@ -10,8 +10,7 @@ use async_trait::async_trait;
 use timeout_core::{
     Decision, Expired, HookError, ManualClock, MemoryStore, Notification, Policy, PolicyBuilder,
     RequestKind::{Activity, Passive},
-    Scope, Store, StoreError, StoreUnavailable, Subject, TimeoutHook, Timestamp, Timing, Touch,
-    TouchOutcome, Tracker, hook_fn,
+    Scope, StoreUnavailable, Subject, TimeoutHook, Timestamp, Tracker, UnreachableStore, hook_fn,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -456,57 +455,11 @@ async fn the_absolute_lifetime_logs_out_an_active_user() {
     assert_eq!(calls[0].cause, timeout_core::Cause::Absolute);
 }
 
-/// A store that is down, to check the gate's failure policy (the Redis
-/// store's real outages are tested in timeout-redis).
-#[derive(Debug)]
-struct DownStore;
-
-fn down() -> StoreError {
-    StoreError::Unavailable {
-        what: "test store".into(),
-        source: "connection refused".into(),
-    }
-}
-
-#[async_trait]
-impl Store for DownStore {
-    async fn touch(&self, _: &Touch<'_>) -> Result<TouchOutcome, StoreError> {
-        Err(down())
-    }
-    async fn deadline(&self, _: &str, _: Timing) -> Result<Option<Timestamp>, StoreError> {
-        Err(down())
-    }
-    async fn end_session(&self, _: &str, _: &str, _: Timing) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn remove(&self, _: &str) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn forget_timed_out(&self, _: &str, _: &str) -> Result<(), StoreError> {
-        Err(down())
-    }
-
-    async fn timed_out(&self, _: &str, _: Timestamp) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn claim_due(
-        &self,
-        _: Timestamp,
-        _: Timing,
-        _: usize,
-    ) -> Result<Vec<timeout_core::Due>, StoreError> {
-        Err(down())
-    }
-    async fn count_active(&self) -> Result<u64, StoreError> {
-        Err(down())
-    }
-}
-
 #[tokio::test]
 async fn an_unreachable_store_fails_closed_by_default_or_open_when_configured() {
     let alice = subject("s1", "alice");
     let closed = Tracker::builder(policy().build().unwrap())
-        .store(Arc::new(DownStore))
+        .store(Arc::new(UnreachableStore::new("test store")))
         .build();
     let decision = closed.check(Some(&alice), Activity).await;
     assert_eq!(decision, Decision::Unavailable);
@@ -523,7 +476,7 @@ async fn an_unreachable_store_fails_closed_by_default_or_open_when_configured() 
             .build()
             .unwrap(),
     )
-    .store(Arc::new(DownStore))
+    .store(Arc::new(UnreachableStore::new("test store")))
     .build();
     let decision = open.check(Some(&alice), Activity).await;
     assert_eq!(decision, Decision::Unchecked);

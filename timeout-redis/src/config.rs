@@ -223,8 +223,18 @@ impl RedisStoreBuilder {
         {
             return bad("flush_interval", "must be between 1 ms and 10 s");
         }
-        if self.lease < Duration::from_secs(1) {
-            return bad("lease", "must be at least 1 s");
+        if self.lease < Duration::from_millis(200) {
+            return bad("lease", "must be at least 200 ms");
+        }
+        if self.lease < 2 * self.command_timeout {
+            return bad(
+                "lease",
+                &format!(
+                    "{:?} must be at least twice the command timeout ({:?}): a renewal that \
+                     takes a whole command timeout must still land before the lease runs out",
+                    self.lease, self.command_timeout
+                ),
+            );
         }
         if self.lease > Duration::from_secs(24 * 60 * 60) {
             return bad("lease", "must be at most a day");

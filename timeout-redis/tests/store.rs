@@ -276,7 +276,9 @@ async fn explicit_logout_ends_one_session_everywhere_and_refuses_its_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_slower_than_the_lease_runs_once_while_other_replicas_sweep() {
     let redis = RedisServer::start();
-    let lease = support::builder(&redis.url(), "slow").lease(Duration::from_secs(1));
+    let lease = support::builder(&redis.url(), "slow")
+        .lease(Duration::from_secs(1))
+        .command_timeout(Duration::from_millis(400));
     let slow = support::replica_with_hook_delay(lease.clone(), policy(500, 0), 3_000).await;
     let other = support::replica_with_hook_delay(lease, policy(500, 0), 0).await;
     let alice = subject("s1", "alice");
@@ -386,6 +388,17 @@ async fn replicas_must_share_the_shard_count() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("prefix"), "{err}");
+    // A lease a slow renewal could outlive is refused before connecting.
+    let err = support::builder(&redis.url(), "lease")
+        .lease(Duration::from_millis(1_500))
+        .command_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("twice the command timeout"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,7 +160,7 @@ fn event_stream(subscription: Subscription) -> impl Stream<Item = Result<Event, 
 
 fn refusal_response(refusal: Refusal) -> Response {
     let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
+    let mut response = (
         status,
         [
             (header::CONTENT_TYPE, refusal.content_type),
@@ -168,5 +168,11 @@ fn refusal_response(refusal: Refusal) -> Response {
         ],
         refusal.body,
     )
-        .into_response()
+        .into_response();
+    if let Some(seconds) = refusal.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
 }

@@ -267,5 +267,8 @@ fn refused<B>(refusal: Refusal) -> Response<TimeoutBody<B>> {
         HeaderValue::from_static(refusal.content_type),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(seconds) = refusal.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     response
 }

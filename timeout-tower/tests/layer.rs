@@ -355,3 +355,34 @@ fn warns_at_start_up_when_tower_sessions_expire_before_the_idle_timeout() {
         warnings[0]
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_store_is_answered_503_with_retry_after() {
+    let policy = Policy::builder()
+        .enabled(true)
+        .build()
+        .expect("valid policy");
+    let tracker = Tracker::builder(policy)
+        .store(Arc::new(timeout_core::UnreachableStore::new("test store")))
+        .build();
+    let inner = service_fn(|_: Request<Empty<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+    });
+    let timeout = SessionTimeout::new(tracker, identify_fn(by_header));
+    let mut service = tower::Layer::layer(&timeout.layer(), inner);
+    let response = service
+        .ready()
+        .await
+        .expect("ready")
+        .call(get("/work", Some("alice")))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+}

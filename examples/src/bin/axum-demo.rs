@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run -p examples --bin axum-demo -- [--timeout-seconds N] [--warn-seconds N]
-//!     [--properties FILE] [--port PORT] [--redis URL [--replicas N] [--lease-seconds N]]
+//!     [--properties FILE] [--port PORT] [--redis URL [--replicas N] [--lease-ms N]]
 //! ```
 //! Log in with any user name and the password `demo`.
 //!
@@ -86,8 +86,11 @@ async fn on_redis(
         None => RedisStore::builder(url),
     }
     .prefix("demo-timeout");
-    if let Some(seconds) = args.lease_seconds {
-        store = store.lease(Duration::from_secs(seconds));
+    if let Some(ms) = args.lease_ms {
+        store = store.lease(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.command_timeout_ms {
+        store = store.command_timeout(Duration::from_millis(ms));
     }
     let store = store.connect().await.map_err(|e| e.to_string())?;
     let sessions = RedisSessions::connect(url, "demo").await?;

@@ -2,12 +2,16 @@
 //! live (in memory here, Redis in `timeout-redis`).
 
 mod memory;
+mod unreachable;
 
 use std::{fmt, time::Duration};
 
 use async_trait::async_trait;
 
-pub use self::memory::{MemoryStore, MemoryStoreStats};
+pub use self::{
+    memory::{MemoryStore, MemoryStoreStats},
+    unreachable::UnreachableStore,
+};
 use crate::{EventSink, KeyEvent, RequestKind, Timestamp};
 
 /// Settings every scheduling decision of a store needs, the same for all keys.
