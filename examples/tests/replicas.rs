@@ -39,6 +39,8 @@ impl Replica {
                 "1",
                 "--lease-ms",
                 "1000",
+                "--command-timeout-ms",
+                "400",
                 // Hooks take a while, so a replica can die in the middle.
                 "--hook-delay-ms",
                 "600",
