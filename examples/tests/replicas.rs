@@ -241,3 +241,48 @@ async fn a_replica_killed_mid_run_loses_no_logout() {
     // every hook completed once, the cut ones on the replica that took over.
     check(&received, &hooks, 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_logout_closes_the_users_socket_on_another_replica() {
+    let redis = RedisServer::start();
+    let replicas: Vec<Replica> = (0..2).map(|_| Replica::start(&redis)).collect();
+    let http = reqwest::Client::new();
+    let cookie = log_in(&http, &replicas[0], "alice").await;
+    work(&http, &replicas[1], &cookie).await;
+    let mut request = format!("ws://{}/rest/user/timeout/notifications", replicas[1].addr)
+        .into_client_request()
+        .expect("a ws url");
+    request
+        .headers_mut()
+        .insert(header::COOKIE, cookie.parse().expect("a header value"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the socket opens");
+    let status = http
+        .post(format!("http://{}/api/logout", replicas[0].addr))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, 204);
+    // The socket on the other replica closes, without a timeout message.
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| f.reason.to_string()),
+            Ok(Some(Ok(Message::Text(text)))) => panic!("unexpected {text}"),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("the socket on the other replica stayed open: {other:?}"),
+        }
+    };
+    assert_eq!(closed.as_deref(), Some("logged out"));
+    // The replayed cookie is refused there too.
+    let status = http
+        .get(format!("http://{}/api/me", replicas[1].addr))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, 401);
+}

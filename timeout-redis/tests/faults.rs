@@ -371,3 +371,49 @@ async fn replicas_30_s_apart_time_users_out_on_redis_time() {
     assert_eq!(behind.tracker.sweep().await.unwrap().logouts, 1);
     assert_eq!(total_hooks([&ahead, &behind]).get("alice"), Some(&1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_claimed_event_is_set_aside_not_blocking_its_shard() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "bad", support::policy(500, 0)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    let keys = redis.command("KEYS *:k:alice").unwrap();
+    let tag = keys
+        .lines()
+        .find_map(|k| k.strip_suffix(":k:alice"))
+        .unwrap_or_else(|| panic!("no key of alice in {keys}"))
+        .to_owned();
+    // Another program (or a bug) left an unreadable claim in alice's shard,
+    // its lease long run out.
+    redis
+        .command(&format!("HSET {tag}:claim x:bogus:1 {{not-json"))
+        .unwrap();
+    redis
+        .command(&format!("ZADD {tag}:lease 0 x:bogus:1"))
+        .unwrap();
+    sleep_ms(700).await;
+    assert_eq!(
+        a.tracker.sweep().await.unwrap().logouts,
+        1,
+        "alice is logged out"
+    );
+    assert_eq!(a.hooks.counts().get("alice"), Some(&1));
+    assert_eq!(
+        redis
+            .command(&format!("HEXISTS {tag}:bad x:bogus:1"))
+            .as_deref(),
+        Some(":1\r\n"),
+        "kept aside for an operator"
+    );
+    assert_eq!(
+        redis
+            .command(&format!("ZSCORE {tag}:lease x:bogus:1"))
+            .as_deref(),
+        Some("$-1\r\n"),
+        "no longer claimed again and again"
+    );
+    assert!(a.tracker.sweep().await.is_ok());
+}
