@@ -296,7 +296,7 @@ impl RedisStoreBuilder {
             })?;
         store
             .fan_in()
-            .start_at_end(&mut reader, &store.channel())
+            .start_at_end(&mut reader, &store.events_stream())
             .await
             .map_err(connect_error)?;
         store.start(reader);

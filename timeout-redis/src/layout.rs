@@ -13,7 +13,7 @@
 //! {<prefix>:<shard>}:dead:<key>   STRING a key whose lost state was logged out (once)
 //! {<prefix>:<shard>}:epoch        HASH  id of the shard's state, lost: when a loss of it
 //!                                       was noticed (0: never)
-//! <prefix>:events                 pub/sub channel of claimed events
+//! <prefix>:events                 STREAM of claimed events (capped), read by every replica
 //! <prefix>:meta                   HASH  settings every replica must share
 //! <prefix>:loss-reported          STRING a state loss was reported in the last 30 s
 //! ```
@@ -87,7 +87,7 @@ impl Layout {
         &self.prefix
     }
 
-    pub(crate) fn channel(&self) -> String {
+    pub(crate) fn events_stream(&self) -> String {
         format!("{}:events", self.prefix)
     }
 

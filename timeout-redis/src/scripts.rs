@@ -26,6 +26,12 @@ local function next_due(d, w, warn)
   return d
 end
 local function fmt(n) return string.format('%d', n) end
+-- A warning's lease is at most half the time left to its deadline, so a
+-- replica that dies right after claiming it leaves time for another to
+-- send it before the deadline.
+local function warning_lease(d, now, lease)
+  return math.min(lease, math.max(math.floor((d - now) / 2), 100))
+end
 -- The shard's state must be the incarnation this replica knows (epoch id
 -- `known`). If not, Redis lost it (a restart without persistence, a
 -- failover to a lagging replica, a flush) or another replica already
@@ -249,12 +255,19 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0,
   local event = redis.call('HGET', claims, id)
   local kind = string.sub(id, 1, 1)
   local keep = event ~= false
+  local expires = now + lease
   if keep and kind == 'w' then
     -- A warning is worth sending late only while its deadline is ahead.
-    keep = num(cjson.decode(event).d) > now
+    -- An unreadable one is handed out as it is, to be set aside.
+    local ok, decoded = pcall(cjson.decode, event)
+    if ok and type(decoded) == 'table' then
+      local d = num(decoded.d)
+      keep = d > now
+      expires = now + warning_lease(d, now, lease)
+    end
   end
   if keep then
-    redis.call('ZADD', leases, now + lease, id)
+    redis.call('ZADD', leases, expires, id)
     out[#out + 1] = kind
     out[#out + 1] = event
     out[#out + 1] = id
@@ -288,7 +301,7 @@ if n < limit then
         local id = 'w:' .. m .. ':' .. fmt(d)
         local event = cjson.encode({k = v[5] or '', d = fmt(d)})
         redis.call('HSET', claims, id, event)
-        redis.call('ZADD', leases, now + lease, id)
+        redis.call('ZADD', leases, now + warning_lease(d, now, lease), id)
         redis.call('ZADD', due, d, m)
         out[#out + 1] = 'w'
         out[#out + 1] = event

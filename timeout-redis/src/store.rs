@@ -195,8 +195,8 @@ impl RedisStore {
         Arc::clone(&self.inner.fan_in)
     }
 
-    pub(crate) fn channel(&self) -> String {
-        self.inner.layout.channel()
+    pub(crate) fn events_stream(&self) -> String {
+        self.inner.layout.events_stream()
     }
 
     pub(crate) async fn load_scripts(&self) -> Result<(), RedisError> {
@@ -224,7 +224,7 @@ impl RedisStore {
             weak,
             Arc::clone(&self.inner.fan_in),
             reader,
-            self.inner.layout.channel(),
+            self.inner.layout.events_stream(),
         ));
     }
 
@@ -831,15 +831,14 @@ impl Inner {
         }
         // Keys of lost state this replica claimed, here or at a request.
         out.extend(self.epochs.take_lost_logouts());
+        // Logouts are held (their leases renewed) until acknowledged;
+        // warnings are not: one not acknowledged (its event could not be
+        // sent) is claimed again after its short lease.
         for due in &out {
-            match due {
-                Due::Expiry(expired) => {
-                    self.hold(&expired.claim);
-                    self.cache.forget(&expired.key, None);
-                    self.mark_gone_elsewhere(expired, timing).await;
-                }
-                Due::Warning(warning) => self.hold(&warning.claim),
-                _ => {}
+            if let Due::Expiry(expired) = due {
+                self.hold(&expired.claim);
+                self.cache.forget(&expired.key, None);
+                self.mark_gone_elsewhere(expired, timing).await;
             }
         }
         if let Some(lost) = self.epochs.take_report(&self.settings.what)
@@ -928,7 +927,7 @@ impl Inner {
         let json = serde_json::to_string(message)
             .map_err(|e| corrupt(format!("an event could not be written: {e}")))?;
         let _: Value = redis::cmd("XADD")
-            .arg(self.layout.channel())
+            .arg(self.layout.events_stream())
             .arg("MAXLEN")
             .arg("~")
             .arg(STREAM_CAP)

@@ -469,3 +469,41 @@ async fn a_flood_of_logins_of_one_user_stays_bounded_in_redis() {
             .await
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warning_whose_claimer_died_is_still_sent_before_the_deadline() {
+    let redis = RedisServer::start();
+    let timing = Timing {
+        warn_before: Duration::from_millis(1_500),
+        remember: Duration::from_secs(60),
+        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
+    };
+    // The lease (2 s) is longer than the warning's lead (1.5 s).
+    let a = replica(&redis.url(), "warn", policy(3_000, 1_500)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    sleep_ms(1_600).await;
+    // A claims the warning and dies before sending it.
+    let claimed = a
+        .store
+        .claim_due(Timestamp::NEVER, timing, 10)
+        .await
+        .unwrap();
+    assert!(
+        matches!(claimed.as_slice(), [timeout_core::Due::Warning(_)]),
+        "{claimed:?}"
+    );
+    drop(a);
+    let b = replica(&redis.url(), "warn", policy(3_000, 1_500)).await;
+    let mut socket = b.tracker.subscribe(&alice);
+    let _sweeper = b.tracker.spawn_sweeper();
+    // B takes it over within half the time that was left, before the
+    // deadline, and sends it.
+    let got = tokio::time::timeout(Duration::from_millis(1_300), socket.recv()).await;
+    assert!(
+        matches!(got, Ok(Some(Notification::Warning { .. }))),
+        "{got:?}"
+    );
+}

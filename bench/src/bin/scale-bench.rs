@@ -19,7 +19,7 @@
 //!   delivered-at minus the deadline (the warning's: deadline minus the
 //!   warning time), p50/p99/max. On Redis, two replicas share the store:
 //!   one takes the requests, the other holds the subscriptions, and both
-//!   sweep, so each event crosses Redis pub/sub.
+//!   sweep, so each event crosses the Redis event stream.
 //!
 //! Use a Redis of its own: the bench flushes the database first.
 
