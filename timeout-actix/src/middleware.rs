@@ -6,7 +6,7 @@ use std::{
     future::{Future, Ready, ready},
     pin::Pin,
     rc::Rc,
-    task::{Context, Poll, Waker},
+    task::{Context, Poll},
 };
 
 use actix_web::{
@@ -15,7 +15,7 @@ use actix_web::{
     dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
 };
 use pin_project_lite::pin_project;
-use timeout_core::{DeferredActivity, Entry, Refusal, RequestKind, Verdict, identify_failed};
+use timeout_core::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
 
 use crate::{Identify, config::Shared, marker::is_passive, view::View};
 
@@ -100,20 +100,15 @@ where
             return ResponseFuture::call(self.service.call(req), None);
         }
         let kind = shared.gate.classify(&View(req.request()));
-        let mut identifying = shared.identify.identify(req.request());
-        // Most identifications are ready at once (a closure, actix-session):
-        // try without a waker so they cost no allocation.
-        let mut cx = Context::from_waker(Waker::noop());
-        let identity = match Pin::new(&mut identifying).poll(&mut cx) {
-            Poll::Ready(Ok(identity)) => identity,
-            Poll::Ready(Err(err)) => return self.refuse(req, identify_failed(&err)),
-            Poll::Pending => return self.later(Gate::Identifying(identifying), kind, req),
-        };
-        let mut entry = shared.gate.enter(identity, kind);
-        match entry.now_or_never() {
-            Some(Verdict::Pass(activity)) => ResponseFuture::call(self.service.call(req), activity),
-            Some(Verdict::Refuse(refusal)) => self.refuse(req, refusal),
-            None => self.later(Gate::Entering(entry), kind, req),
+        let identifying = shared.identify.identify(req.request());
+        // The gate's state machine is the core's; this is only how an actix
+        // service waits for it.
+        match shared.gate.decide(identifying, kind) {
+            Decided::Now(Verdict::Pass(activity)) => {
+                ResponseFuture::call(self.service.call(req), activity)
+            }
+            Decided::Now(Verdict::Refuse(refusal)) => self.refuse(req, refusal),
+            Decided::Later(deciding) => self.later(deciding, req),
         }
     }
 }
@@ -132,21 +127,13 @@ where
     /// service once the verdict is in.
     fn later(
         &self,
-        gate: Gate<I::Future>,
-        kind: RequestKind,
+        deciding: Deciding<I::Future>,
         req: ServiceRequest,
     ) -> ResponseFuture<S::Future, B> {
         let service = Rc::clone(&self.service);
         let shared = Rc::clone(&self.shared);
         ResponseFuture::later(Box::pin(async move {
-            let entry = match gate {
-                Gate::Identifying(identifying) => match identifying.await {
-                    Ok(identity) => shared.gate.enter(identity, kind),
-                    Err(err) => return Ok(refused(&shared, req, identify_failed(&err))),
-                },
-                Gate::Entering(entry) => entry,
-            };
-            match entry.await {
+            match deciding.await {
                 Verdict::Refuse(refusal) => Ok(refused(&shared, req, refusal)),
                 Verdict::Pass(activity) => {
                     let response = service.call(req).await?;
@@ -155,11 +142,6 @@ where
             }
         }))
     }
-}
-
-enum Gate<F> {
-    Identifying(F),
-    Entering(Entry),
 }
 
 fn refused<B, I: Identify>(

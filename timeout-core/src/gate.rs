@@ -6,7 +6,7 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
 };
 
 use crate::{
@@ -195,31 +195,56 @@ impl Gate {
         self.tracker.classify(request)
     }
 
+    /// The whole gate for one request, from its identification in progress
+    /// to the verdict: the one state machine both adapters run. Tried at
+    /// once without a waker, so a ready identification and a store that
+    /// answers without I/O cost no allocation; otherwise a [`Deciding`]
+    /// future finishes it. An identification that fails is refused (500,
+    /// logged), never let in.
+    ///
+    /// ```
+    /// use std::future::ready;
+    /// use timeout_core::{Decided, Endpoints, Gate, Identity, Policy, RequestKind, Subject, Tracker, Verdict};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let gate = Gate::new(Tracker::new(Policy::builder().enabled(true).build()?), Endpoints::default());
+    /// let alice = Identity::Subject(Subject::new("s1", "alice")?);
+    /// match gate.decide(ready(Ok(alice)), RequestKind::Activity) {
+    ///     Decided::Now(Verdict::Pass(activity)) => assert!(activity.is_some()),
+    ///     _ => unreachable!("the memory store answers at once"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn decide<F>(&self, mut identifying: F, kind: RequestKind) -> Decided<F>
+    where
+        F: Future<Output = Result<Identity, IdentifyError>> + Unpin,
+    {
+        let mut cx = Context::from_waker(Waker::noop());
+        let state = match Pin::new(&mut identifying).poll(&mut cx) {
+            Poll::Ready(Ok(identity)) => {
+                let mut entry = self.enter(identity, kind);
+                match entry.now_or_never() {
+                    Some(verdict) => return Decided::Now(verdict),
+                    None => Step::Entering(entry),
+                }
+            }
+            Poll::Ready(Err(err)) => return Decided::Now(Verdict::Refuse(identify_failed(&err))),
+            Poll::Pending => Step::Identifying {
+                identifying,
+                tracker: self.tracker.clone(),
+                kind,
+            },
+        };
+        Decided::Later(Deciding(state))
+    }
+
     /// Starts the gate's decision for a request of `identity`. A subject is
     /// checked without moving its deadline; its activity (if `kind` is one)
     /// comes back in [`Verdict::Pass`], to be recorded after the response
     /// unless the response turns out passive. A subject-less request that
     /// carries a timed-out session id is refused with the logout answer.
     pub fn enter(&self, identity: Identity, kind: RequestKind) -> Entry {
-        match identity {
-            Identity::Subject(subject) => {
-                let check = self.tracker.check(Some(&subject), RequestKind::Passive);
-                let activity =
-                    (kind == RequestKind::Activity).then(|| self.tracker.defer_activity(subject));
-                Entry {
-                    check: Some(check),
-                    activity,
-                }
-            }
-            Identity::Session(session) => Entry {
-                check: Some(self.tracker.check_session(&session)),
-                activity: None,
-            },
-            _ => Entry {
-                check: None,
-                activity: None,
-            },
-        }
+        enter(&self.tracker, identity, kind)
     }
 
     /// Admits a request to one of the timeout's own routes: a subject whose
@@ -255,6 +280,83 @@ impl fmt::Debug for Gate {
             .field("policy", &format_args!("{}", self.tracker.policy()))
             .field("endpoints", &self.endpoints)
             .finish()
+    }
+}
+
+fn enter(tracker: &Tracker, identity: Identity, kind: RequestKind) -> Entry {
+    match identity {
+        Identity::Subject(subject) => {
+            let check = tracker.check(Some(&subject), RequestKind::Passive);
+            let activity = (kind == RequestKind::Activity).then(|| tracker.defer_activity(subject));
+            Entry {
+                check: Some(check),
+                activity,
+            }
+        }
+        Identity::Session(session) => Entry {
+            check: Some(tracker.check_session(&session)),
+            activity: None,
+        },
+        _ => Entry {
+            check: None,
+            activity: None,
+        },
+    }
+}
+
+/// What [`Gate::decide`] found.
+#[derive(Debug)]
+#[must_use = "a decision does nothing unless acted on"]
+pub enum Decided<F> {
+    /// The verdict, known at once.
+    Now(Verdict),
+    /// The identification or the store needs I/O: await this.
+    Later(Deciding<F>),
+}
+
+/// The rest of a gate decision that needs I/O ([`Gate::decide`]).
+#[must_use = "a gate decision does nothing unless awaited"]
+pub struct Deciding<F>(Step<F>);
+
+enum Step<F> {
+    Identifying {
+        identifying: F,
+        tracker: Tracker,
+        kind: RequestKind,
+    },
+    Entering(Entry),
+}
+
+impl<F> Future for Deciding<F>
+where
+    F: Future<Output = Result<Identity, IdentifyError>> + Unpin,
+{
+    type Output = Verdict;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
+        loop {
+            let next = match &mut self.0 {
+                Step::Identifying {
+                    identifying,
+                    tracker,
+                    kind,
+                } => match std::task::ready!(Pin::new(identifying).poll(cx)) {
+                    Ok(identity) => enter(tracker, identity, *kind),
+                    Err(err) => return Poll::Ready(Verdict::Refuse(identify_failed(&err))),
+                },
+                Step::Entering(entry) => return Pin::new(entry).poll(cx),
+            };
+            self.0 = Step::Entering(next);
+        }
+    }
+}
+
+impl<F> fmt::Debug for Deciding<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Step::Identifying { .. } => f.write_str("Deciding(identifying)"),
+            Step::Entering(entry) => f.debug_tuple("Deciding").field(entry).finish(),
+        }
     }
 }
 

@@ -61,9 +61,9 @@ pub use self::{
     },
     deferred::DeferredActivity,
     gate::{
-        CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, EVENTS_PATH, Endpoints, Entry, Gate,
-        IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON, NOTIFICATIONS_PATH, RESET_PATH,
-        Verdict, identify_failed,
+        CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Decided, Deciding, EVENTS_PATH,
+        Endpoints, Entry, Gate, IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON,
+        NOTIFICATIONS_PATH, RESET_PATH, Verdict, identify_failed,
     },
     heartbeat::{Beat, DEFAULT_PING_INTERVAL, Heartbeat, MAX_CLIENT_MESSAGE},
     hook_runs::{DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT},

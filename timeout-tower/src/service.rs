@@ -7,14 +7,12 @@ use std::{
     mem,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll, Waker, ready},
+    task::{Context, Poll, ready},
 };
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use pin_project_lite::pin_project;
-use timeout_core::{
-    DeferredActivity, Entry, Identity, Refusal, RequestKind, Verdict, identify_failed,
-};
+use timeout_core::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -103,46 +101,26 @@ where
         }
         let (parts, body) = req.into_parts();
         let kind = self.shared.gate.classify(&PartsView(&parts));
-        let mut identifying = self.shared.identify.identify(&parts);
+        let identifying = self.shared.identify.identify(&parts);
         let req = Request::from_parts(parts, body);
-        // Most identifications are ready at once (a closure): try without a
-        // waker so they cost no allocation. A pending one is polled again,
-        // with the real waker, from the boxed gate.
-        let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(&mut identifying).poll(&mut cx) {
-            Poll::Ready(Ok(identity)) => self.gate(identity, kind, req),
-            Poll::Ready(Err(err)) => ResponseFuture::refuse(identify_failed(&err)),
-            Poll::Pending => self.gate_later(Gate::Identifying(identifying), kind, req),
+        // The gate's state machine is the core's; this is only how a tower
+        // service waits for it.
+        match self.shared.gate.decide(identifying, kind) {
+            Decided::Now(Verdict::Pass(activity)) => {
+                ResponseFuture::call(self.inner.call(req), activity)
+            }
+            Decided::Now(Verdict::Refuse(refusal)) => ResponseFuture::refuse(refusal),
+            Decided::Later(deciding) => self.gate_later(deciding, req),
         }
     }
 }
 
 impl<S, I: Identify> IdleTimeoutService<S, I> {
-    fn gate<ReqBody, ResBody>(
-        &mut self,
-        identity: Identity,
-        kind: RequestKind,
-        req: Request<ReqBody>,
-    ) -> ResponseFuture<S::Future>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-        S::Future: Send,
-        ReqBody: Send + 'static,
-    {
-        let mut entry = self.shared.gate.enter(identity, kind);
-        match entry.now_or_never() {
-            Some(Verdict::Pass(activity)) => ResponseFuture::call(self.inner.call(req), activity),
-            Some(Verdict::Refuse(refusal)) => ResponseFuture::refuse(refusal),
-            None => self.gate_later(Gate::Entering(entry), kind, req),
-        }
-    }
-
     /// The gate needs I/O: finish it in a boxed future that owns a ready
     /// clone of the inner service.
     fn gate_later<ReqBody, ResBody>(
         &mut self,
-        gate: Gate<I::Future>,
-        kind: RequestKind,
+        deciding: Deciding<I::Future>,
         req: Request<ReqBody>,
     ) -> ResponseFuture<S::Future>
     where
@@ -153,26 +131,13 @@ impl<S, I: Identify> IdleTimeoutService<S, I> {
         let clone = self.inner.clone();
         // The service that was polled ready goes with the request.
         let mut inner = mem::replace(&mut self.inner, clone);
-        let shared = Arc::clone(&self.shared);
         ResponseFuture::gating(Box::pin(async move {
-            let entry = match gate {
-                Gate::Identifying(identifying) => match identifying.await {
-                    Ok(identity) => shared.gate.enter(identity, kind),
-                    Err(err) => return Outcome::Refuse(identify_failed(&err)),
-                },
-                Gate::Entering(entry) => entry,
-            };
-            match entry.await {
+            match deciding.await {
                 Verdict::Pass(activity) => Outcome::Call(inner.call(req), activity),
                 Verdict::Refuse(refusal) => Outcome::Refuse(refusal),
             }
         }))
     }
-}
-
-enum Gate<F> {
-    Identifying(F),
-    Entering(Entry),
 }
 
 enum Outcome<F> {
