@@ -8,7 +8,9 @@
 //!
 //! `scripts/test.sh` runs it small (`CHAOS_USERS`, default 24);
 //! `scripts/chaos.sh` runs it with a few hundred users and prints the
-//! summary line last. `CHAOS_SCENARIOS` (comma-separated names) picks some.
+//! summary line last. `CHAOS_SCENARIOS` (comma-separated names) picks some;
+//! `CHAOS_LEASE_MS` and `CHAOS_COMMAND_TIMEOUT_MS` set the replicas' claim
+//! lease (default 600) and Redis command timeout (default 250).
 //! Counts are asserted; the lateness is printed, never asserted (timing on
 //! a loaded machine is for people to read, not for tests to fail on).
 
@@ -86,8 +88,21 @@ struct Replica {
     alive: bool,
 }
 
+/// The claim lease and command timeout of the replicas, in ms: a dead
+/// replica's logouts are taken over within the lease, a live one renews
+/// them four times per lease.
+fn lease_and_command_timeout() -> (String, String) {
+    let env =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    (
+        env("CHAOS_LEASE_MS", "600"),
+        env("CHAOS_COMMAND_TIMEOUT_MS", "250"),
+    )
+}
+
 impl Replica {
     fn start(args: &[String]) -> Replica {
+        let (lease, command_timeout) = lease_and_command_timeout();
         let mut child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
             .args(args)
             .args([
@@ -98,9 +113,12 @@ impl Replica {
                 "--warn-seconds",
                 WARN_SECONDS,
             ])
-            // A dead replica's claims are taken over within 600 ms; a live
-            // one renews them every 150 ms, each renewal allowed 250 ms.
-            .args(["--lease-ms", "600", "--command-timeout-ms", "250"])
+            .args([
+                "--lease-ms",
+                &lease,
+                "--command-timeout-ms",
+                &command_timeout,
+            ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

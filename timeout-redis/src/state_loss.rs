@@ -98,7 +98,7 @@ impl Epochs {
 
     /// The epoch a call on `shard` expects, and the id of a new one should
     /// the call find the state gone.
-    pub(crate) fn expect(&self, shard: usize) -> (String, String) {
+    pub(crate) fn expected(&self, shard: usize) -> (String, String) {
         let known = lock(&self.known[shard]).clone();
         let candidate = format!(
             "{}.{}.{}",
@@ -156,7 +156,7 @@ impl Inner {
     /// Learns every shard's epoch (or starts it, on an empty namespace).
     pub(crate) async fn init_epochs(&self) -> Result<(), StoreError> {
         for shard in 0..self.layout.shard_count() {
-            let (_, candidate) = self.epochs.expect(shard);
+            let (_, candidate) = self.epochs.expected(shard);
             let mut invocation = self.scripts.init_epoch.key(&self.layout.shard(shard).epoch);
             invocation.arg(&candidate);
             let reply = self.call(shard, &invocation).await?;

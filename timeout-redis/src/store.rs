@@ -480,7 +480,7 @@ impl Inner {
         let hash = format!("{}{member}", keys.hash_prefix);
         let gone = format!("{}{session}", keys.gone_prefix);
         let dead = format!("{}{member}", keys.dead_prefix);
-        let (known, candidate) = self.epochs.expect(shard);
+        let (known, candidate) = self.epochs.expected(shard);
         let mut invocation = self.scripts.touch.key(&hash);
         invocation
             .key(&keys.due)
@@ -634,7 +634,7 @@ impl Inner {
             .map(|(shard, batch)| async move {
                 let keys = self.layout.shard(shard);
                 let now = self.clock.of_shard(shard).now().unwrap_or(0);
-                let (known, candidate) = self.epochs.expect(shard);
+                let (known, candidate) = self.epochs.expected(shard);
                 let mut invocation = self.scripts.flush.key(&keys.due);
                 invocation
                     .key(&keys.epoch)
@@ -703,7 +703,7 @@ impl Inner {
         timing: Timing,
     ) -> Result<Vec<Due>, StoreError> {
         let keys = self.layout.shard(shard);
-        let (known, candidate) = self.epochs.expect(shard);
+        let (known, candidate) = self.epochs.expected(shard);
         let mut invocation = self.scripts.claim.key(&keys.due);
         invocation
             .key(&keys.leases)
