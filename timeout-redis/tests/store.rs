@@ -507,3 +507,50 @@ async fn a_warning_whose_claimer_died_is_still_sent_before_the_deadline() {
         "{got:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_claimed_at_the_gate_completes_when_its_request_is_dropped() {
+    let redis = RedisServer::start();
+    let store = support::builder(&redis.url(), "dropped");
+    // The hook takes 600 ms; the client gives up after 50.
+    let a = support::replica_with_hook_delay(store, policy(500, 0), 600).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    let mut socket = a.tracker.subscribe(&alice);
+    sleep_ms(700).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        a.tracker.check(Some(&alice), RequestKind::Activity),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the request was still waiting for the hook"
+    );
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(2), socket.recv()).await,
+        Ok(Some(Notification::logout()))
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while a.hooks.counts().get("alice") != Some(&1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hook never completed"
+        );
+        sleep_ms(50).await;
+    }
+    // Acknowledged, so no other replica runs it again.
+    while a.store.stats().held > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the claim was never acknowledged"
+        );
+        sleep_ms(50).await;
+    }
+    let b = replica(&redis.url(), "dropped", policy(500, 0)).await;
+    sleep_ms(2_500).await; // past the lease
+    assert_eq!(b.tracker.sweep().await.unwrap().logouts, 0);
+    assert_eq!(total_hooks([&a, &b]), BTreeMap::from([("alice".into(), 1)]));
+}
