@@ -14,18 +14,17 @@
 //! Counts are asserted; the lateness is printed, never asserted (timing on
 //! a loaded machine is for people to read, not for tests to fail on).
 
+mod demo;
+
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, PoisonError, mpsc},
-    thread,
     time::{Duration, Instant},
 };
 
+use demo::{DemoReplica as Replica, log_in, open_socket};
 use futures_util::StreamExt;
 use test_redis::{RedisCluster, RedisServer};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::header};
+use tokio_tungstenite::tungstenite::{Message, http::header};
 
 const LOGOUT: &str = r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#;
 const TIMEOUT: Duration = Duration::from_secs(6);
@@ -77,17 +76,6 @@ impl Scenario {
     }
 }
 
-/// A line a replica printed, and when.
-type Log = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// One axum-demo process; killed when dropped.
-struct Replica {
-    child: Child,
-    addr: String,
-    log: Log,
-    alive: bool,
-}
-
 /// The claim lease and command timeout of the replicas, in ms: a dead
 /// replica's logouts are taken over within the lease, a live one renews
 /// them four times per lease.
@@ -100,75 +88,24 @@ fn lease_and_command_timeout() -> (String, String) {
     )
 }
 
-impl Replica {
-    fn start(args: &[String]) -> Replica {
-        let (lease, command_timeout) = lease_and_command_timeout();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-            .args(args)
-            .args([
-                "--port",
-                "0",
-                "--timeout-seconds",
-                "6",
-                "--warn-seconds",
-                WARN_SECONDS,
-            ])
-            .args([
-                "--lease-ms",
-                &lease,
-                "--command-timeout-ms",
-                &command_timeout,
-            ])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the axum-demo binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let log: Log = Arc::default();
-        let (tx, rx) = mpsc::channel();
-        let lines = Arc::clone(&log);
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .strip_prefix("axum demo on http://")
-                    .and_then(|rest| rest.split('/').next())
-                {
-                    let _ = tx.send(addr.to_owned());
-                }
-                lock(&lines).push((Instant::now(), line));
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the replica prints its address");
-        Replica {
-            child,
-            addr,
-            log,
-            alive: true,
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.alive = false;
-    }
-
-    fn lines(&self) -> Vec<(Instant, String)> {
-        lock(&self.log).clone()
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// A replica with the harness's timings and `args`.
+fn start(args: &[String]) -> Replica {
+    let (lease, command_timeout) = lease_and_command_timeout();
+    let mut args = args.to_vec();
+    args.extend(
+        [
+            "--timeout-seconds",
+            "6",
+            "--warn-seconds",
+            WARN_SECONDS,
+            "--lease-ms",
+            &lease,
+            "--command-timeout-ms",
+            &command_timeout,
+        ]
+        .map(str::to_owned),
+    );
+    Replica::start(&args)
 }
 
 /// What one user's socket saw.
@@ -219,29 +156,6 @@ struct Counts {
     max_lateness_ms: u64,
 }
 
-async fn log_in(http: &reqwest::Client, replica: &Replica, user: &str) -> String {
-    for _ in 0..50 {
-        let answer = http
-            .post(format!("http://{}/api/login", replica.addr))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(format!(r#"{{"user":"{user}","password":"demo"}}"#))
-            .send()
-            .await;
-        if let Ok(response) = answer
-            && response.status() == 200
-            && let Some(cookie) = response
-                .headers()
-                .get(header::SET_COOKIE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(';').next())
-        {
-            return cookie.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{user} could not log in on {}", replica.addr)
-}
-
 async fn status(http: &reqwest::Client, replica: &Replica, cookie: &str) -> Option<u16> {
     http.get(format!("http://{}/api/notes", replica.addr))
         .header(header::COOKIE, cookie)
@@ -251,20 +165,14 @@ async fn status(http: &reqwest::Client, replica: &Replica, cookie: &str) -> Opti
         .map(|r| r.status().as_u16())
 }
 
-async fn open_socket(
+/// Reads the notification socket of `cookie` on `replica` until it closes
+/// or `until`.
+async fn watch_socket(
     replica: &Replica,
     cookie: &str,
     until: Instant,
 ) -> tokio::task::JoinHandle<SocketLog> {
-    let mut request = format!("ws://{}/rest/user/timeout/notifications", replica.addr)
-        .into_client_request()
-        .expect("a ws url");
-    request
-        .headers_mut()
-        .insert(header::COOKIE, cookie.parse().expect("a header value"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the socket opens");
+    let mut ws = open_socket(&replica.addr, cookie).await;
     tokio::spawn(async move {
         let mut log = SocketLog::default();
         loop {
@@ -309,7 +217,7 @@ async fn run(scenario: Scenario, users: usize) -> Counts {
                 }
                 _ => {}
             }
-            Replica::start(&args)
+            start(&args)
         })
         .collect();
     let http = reqwest::Client::new();
@@ -320,9 +228,9 @@ async fn run(scenario: Scenario, users: usize) -> Counts {
     for i in 0..users {
         let name = format!("user{i}");
         let on = i % REPLICAS;
-        let cookie = log_in(&http, &replicas[on], &name).await;
+        let cookie = log_in(&http, &replicas[on].addr, &name).await;
         let socket_on = (i * 7 + 1) % REPLICAS;
-        let socket = open_socket(&replicas[socket_on], &cookie, until).await;
+        let socket = watch_socket(&replicas[socket_on], &cookie, until).await;
         // The last activity: the login itself.
         all.push(User {
             name,

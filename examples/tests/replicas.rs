@@ -4,122 +4,36 @@
 //! socket, and the timeout hook runs once per user across the replicas,
 //! also when the replica running hooks is killed (SIGKILL) in the middle.
 
-use std::{
-    collections::BTreeMap,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, PoisonError, mpsc},
-    thread,
-    time::Duration,
-};
+mod demo;
 
+use std::{collections::BTreeMap, time::Duration};
+
+use demo::{DemoReplica as Replica, log_in, open_socket};
 use futures_util::StreamExt;
 use test_redis::RedisServer;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::header};
+use tokio_tungstenite::tungstenite::{Message, http::header};
 
 const WARNING: &str = r#"{"TimeoutNotification":{"minutesUntilTimeout":1}}"#;
 const LOGOUT: &str = r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#;
 
-/// One replica process; killed when dropped.
-struct Replica {
-    child: Child,
-    addr: String,
-    hooks: Arc<Mutex<Vec<String>>>,
-    started: Arc<Mutex<usize>>,
-}
-
-impl Replica {
-    fn start(redis: &RedisServer) -> Replica {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-            .args(["--redis", &redis.url(), "--port", "0"])
-            .args([
-                "--timeout-seconds",
-                "3",
-                "--warn-seconds",
-                "1",
-                "--lease-ms",
-                "1000",
-                "--command-timeout-ms",
-                "400",
-                // Hooks take a while, so a replica can die in the middle.
-                "--hook-delay-ms",
-                "600",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the axum-demo binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let hooks = Arc::new(Mutex::new(Vec::new()));
-        let started = Arc::new(Mutex::new(0usize));
-        let (tx, rx) = mpsc::channel();
-        let seen = Arc::clone(&hooks);
-        let starts = Arc::clone(&started);
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .strip_prefix("axum demo on http://")
-                    .and_then(|rest| rest.split('/').next())
-                {
-                    let _ = tx.send(addr.to_owned());
-                } else if line.starts_with("timeout hook started for ") {
-                    *starts.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                } else if let Some(ran) = line.strip_prefix("timeout hook ran for ") {
-                    let user = ran.split(" run ").next().unwrap_or(ran);
-                    seen.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(user.to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the replica prints its address");
-        Replica {
-            child,
-            addr,
-            hooks,
-            started,
-        }
-    }
-
-    /// Hooks this replica has started (claimed logouts it works on).
-    fn started(&self) -> usize {
-        *self.started.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn hooks(&self) -> Vec<String> {
-        self.hooks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Logs `user` in on `replica`; returns the session cookie.
-async fn log_in(http: &reqwest::Client, replica: &Replica, user: &str) -> String {
-    let response = http
-        .post(format!("http://{}/api/login", replica.addr))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(format!(r#"{{"user":"{user}","password":"demo"}}"#))
-        .send()
-        .await
-        .expect("login answered");
-    assert_eq!(response.status(), 200, "login of {user}");
-    response
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
+/// A replica on `redis` with second-long timings; hooks take a while, so a
+/// replica can die in the middle of them.
+fn start(redis: &RedisServer) -> Replica {
+    let args = [
+        "--redis",
+        &redis.url(),
+        "--timeout-seconds",
+        "3",
+        "--warn-seconds",
+        "1",
+        "--lease-ms",
+        "1000",
+        "--command-timeout-ms",
+        "400",
+        "--hook-delay-ms",
+        "600",
+    ];
+    Replica::start(&args.map(str::to_owned))
 }
 
 async fn work(http: &reqwest::Client, replica: &Replica, cookie: &str) {
@@ -135,15 +49,7 @@ async fn work(http: &reqwest::Client, replica: &Replica, cookie: &str) {
 
 /// The text messages of the notification socket until it ends.
 async fn socket(replica: &Replica, cookie: &str) -> tokio::task::JoinHandle<Vec<String>> {
-    let mut request = format!("ws://{}/rest/user/timeout/notifications", replica.addr)
-        .into_client_request()
-        .expect("a ws url");
-    request
-        .headers_mut()
-        .insert(header::COOKIE, cookie.parse().expect("a header value"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the socket opens");
+    let mut ws = open_socket(&replica.addr, cookie).await;
     tokio::spawn(async move {
         let mut texts = Vec::new();
         while let Ok(Some(Ok(message))) =
@@ -165,12 +71,12 @@ async fn socket(replica: &Replica, cookie: &str) -> tokio::task::JoinHandle<Vec<
 /// (for sockets on surviving replicas) and the completed hook runs.
 async fn run(kill: bool) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, usize>) {
     let redis = RedisServer::start();
-    let mut replicas: Vec<Replica> = (0..3).map(|_| Replica::start(&redis)).collect();
+    let mut replicas: Vec<Replica> = (0..3).map(|_| start(&redis)).collect();
     let http = reqwest::Client::new();
     let users: Vec<String> = (0..12).map(|i| format!("user{i}")).collect();
     let mut sockets = Vec::new();
     for (i, user) in users.iter().enumerate() {
-        let cookie = log_in(&http, &replicas[i % 3], user).await;
+        let cookie = log_in(&http, &replicas[i % 3].addr, user).await;
         work(&http, &replicas[i % 3], &cookie).await;
         sockets.push((i, socket(&replicas[(i + 1) % 3], &cookie).await));
     }
@@ -189,8 +95,7 @@ async fn run(kill: bool) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, usi
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         let victim_replica = &mut replicas[victim];
-        victim_replica.child.kill().expect("SIGKILL");
-        let _ = victim_replica.child.wait();
+        victim_replica.kill();
         assert!(
             victim_replica.hooks().len() < victim_replica.started(),
             "the replica died in the middle of its hooks"
@@ -245,19 +150,11 @@ async fn a_replica_killed_mid_run_loses_no_logout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_explicit_logout_closes_the_users_socket_on_another_replica() {
     let redis = RedisServer::start();
-    let replicas: Vec<Replica> = (0..2).map(|_| Replica::start(&redis)).collect();
+    let replicas: Vec<Replica> = (0..2).map(|_| start(&redis)).collect();
     let http = reqwest::Client::new();
-    let cookie = log_in(&http, &replicas[0], "alice").await;
+    let cookie = log_in(&http, &replicas[0].addr, "alice").await;
     work(&http, &replicas[1], &cookie).await;
-    let mut request = format!("ws://{}/rest/user/timeout/notifications", replicas[1].addr)
-        .into_client_request()
-        .expect("a ws url");
-    request
-        .headers_mut()
-        .insert(header::COOKIE, cookie.parse().expect("a header value"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the socket opens");
+    let mut ws = open_socket(&replicas[1].addr, &cookie).await;
     let status = http
         .post(format!("http://{}/api/logout", replicas[0].addr))
         .header(header::COOKIE, &cookie)

@@ -22,6 +22,26 @@ pub const DEFAULT_HOOK_RETRIES: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The pauses between retries: [`FIRST_BACKOFF`], doubling up to
+/// [`MAX_BACKOFF`].
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff(FIRST_BACKOFF)
+    }
+
+    /// The pause [`wait`](Backoff::wait) takes next.
+    pub(crate) fn next(&self) -> Duration {
+        self.0
+    }
+
+    pub(crate) async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+    }
+}
+
 /// How hooks are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HookPolicy {
@@ -109,7 +129,7 @@ struct Run<'a> {
 /// Calls `attempt` until it succeeds, at most `1 + retries` times, each
 /// bounded by the timeout. `Err` holds the attempts made and the last
 /// failure; the run is counted as dead.
-async fn with_retries<'a, F, Fut>(
+async fn with_retries<F, Fut>(
     run: Run<'_>,
     policy: HookPolicy,
     counters: &HookCounters,
@@ -117,9 +137,9 @@ async fn with_retries<'a, F, Fut>(
 ) -> Result<(), (u32, String)>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), HookError>> + 'a,
+    Fut: std::future::Future<Output = Result<(), HookError>>,
 {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new();
     let attempts = policy.retries.saturating_add(1);
     for n in 1..=attempts {
         let failure = match tokio::time::timeout(policy.timeout, attempt()).await {
@@ -146,10 +166,10 @@ where
             user = %audit::Escaped(run.user),
             run = %run.id,
             attempt = n,
-            "timeout hook failed ({failure}); trying again in {backoff:?}"
+            "timeout hook failed ({failure}); trying again in {:?}",
+            backoff.next()
         );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.wait().await;
     }
     Ok(())
 }

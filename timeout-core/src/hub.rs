@@ -50,6 +50,18 @@ pub struct KnownKey {
     pub sessions: Vec<String>,
 }
 
+impl KnownKey {
+    /// `key` of `user`, with its `sessions`: for stores that know keys of
+    /// their own (a cache) and log them out the same way.
+    pub fn new(key: String, user: String, sessions: Vec<String>) -> KnownKey {
+        KnownKey {
+            key,
+            user,
+            sessions,
+        }
+    }
+}
+
 type Shard = HashMap<Box<str>, Vec<Subscriber>>;
 
 /// The subscriptions of this replica, by key.
@@ -238,11 +250,11 @@ impl Hub {
                     open.iter().map(|s| s.session.to_string()).collect();
                 sessions.sort_unstable();
                 sessions.dedup();
-                out.push(KnownKey {
-                    key: key.to_string(),
-                    user: first.user.to_string(),
+                out.push(KnownKey::new(
+                    key.to_string(),
+                    first.user.to_string(),
                     sessions,
-                });
+                ));
             }
         }
         out

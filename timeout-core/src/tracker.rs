@@ -867,13 +867,15 @@ impl Tracker {
     /// the user's sockets then learn of it at the user's next request).
     async fn publish_again(&self, expired: &Expired) {
         let event = logout_event(expired);
-        let mut pause = Duration::from_millis(200);
-        for _ in 0..=self.inner.hook_policy.retries {
+        let mut backoff = hook_runs::Backoff::new();
+        let retries = self.inner.hook_policy.retries;
+        for attempt in 0..=retries {
             if self.inner.store.publish(&event).await.is_ok() {
                 return;
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+            if attempt < retries {
+                backoff.wait().await;
+            }
         }
         tracing::warn!(
             target: "timeout",

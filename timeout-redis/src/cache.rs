@@ -16,7 +16,7 @@ use std::{
 };
 
 use hashbrown::{DefaultHashBuilder, HashMap};
-use timeout_core::{RequestKind, Timestamp, TouchOutcome};
+use timeout_core::{KnownKey, RequestKind, Timestamp, TouchOutcome};
 
 const SHARDS: usize = 32;
 
@@ -41,14 +41,6 @@ struct Shard {
     map: HashMap<Box<str>, Cached>,
     /// Keys with pending activity, each once.
     dirty: Vec<Box<str>>,
-}
-
-/// What this replica knew of a key, for logging it out when Redis lost it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KnownEntry {
-    pub(crate) key: String,
-    pub(crate) user: String,
-    pub(crate) sessions: Vec<String>,
 }
 
 /// Activity of one key taken for a flush.
@@ -156,13 +148,13 @@ impl Cache {
     }
 
     /// What is known of `key`.
-    pub(crate) fn known(&self, key: &str) -> Option<KnownEntry> {
+    pub(crate) fn known(&self, key: &str) -> Option<KnownKey> {
         self.shard(key).map.get(key).map(|e| known_entry(key, e))
     }
 
     /// Takes every entry whose key `pick` selects (the keys of a shard whose
     /// state Redis lost).
-    pub(crate) fn drain_where(&self, pick: impl Fn(&str) -> bool) -> Vec<KnownEntry> {
+    pub(crate) fn drain_where(&self, pick: impl Fn(&str) -> bool) -> Vec<KnownKey> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
@@ -283,12 +275,12 @@ impl Cache {
     }
 }
 
-fn known_entry(key: &str, entry: &Cached) -> KnownEntry {
-    KnownEntry {
-        key: key.to_owned(),
-        user: entry.user.as_deref().unwrap_or(key).to_owned(),
-        sessions: entry.sessions.iter().map(|s| s.to_string()).collect(),
-    }
+fn known_entry(key: &str, entry: &Cached) -> KnownKey {
+    KnownKey::new(
+        key.to_owned(),
+        entry.user.as_deref().unwrap_or(key).to_owned(),
+        entry.sessions.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 // Plain data under the lock and no user code: a poisoned lock still holds

@@ -24,11 +24,10 @@ use std::{
 };
 
 use timeout_core::{
-    Cause, Due, Expired, KeyEvent, Notification, StateLost, StoreError, Timestamp, Timing,
+    Cause, Due, Expired, KeyEvent, KnownKey, Notification, StateLost, StoreError, Timestamp, Timing,
 };
 
 use crate::{
-    cache::KnownEntry,
     layout::escape,
     reply::{Reply, corrupt},
     store::Inner,
@@ -210,11 +209,7 @@ impl Inner {
             for k in sink.known_keys() {
                 if in_shard(&k.key) {
                     sockets.push(k.key.clone());
-                    known.push(KnownEntry {
-                        key: k.key,
-                        user: k.user,
-                        sessions: k.sessions,
-                    });
+                    known.push(k);
                 }
             }
         }
@@ -235,12 +230,12 @@ impl Inner {
 
     /// Claims the logout of keys of `shard` whose state Redis lost, each
     /// once across replicas, and queues the claimed ones for the sweep.
-    pub(crate) async fn log_out_lost(&self, shard: usize, known: Vec<KnownEntry>, timing: Timing) {
+    pub(crate) async fn log_out_lost(&self, shard: usize, known: Vec<KnownKey>, timing: Timing) {
         if self.settings.retrack_after_loss || known.is_empty() {
             return;
         }
         // One entry per key, its sessions merged.
-        let mut by_member: BTreeMap<String, KnownEntry> = BTreeMap::new();
+        let mut by_member: BTreeMap<String, KnownKey> = BTreeMap::new();
         for entry in known {
             let member = escape(&entry.key).into_owned();
             match by_member.get_mut(&member) {
@@ -258,7 +253,7 @@ impl Inner {
         }
         let keys = self.layout.shard(shard);
         let remember = crate::store::ms(timing.remember);
-        let entries: Vec<(String, KnownEntry)> = by_member.into_iter().collect();
+        let entries: Vec<(String, KnownKey)> = by_member.into_iter().collect();
         for chunk in entries.chunks(500) {
             let mut invocation = self.scripts.lost.key(&keys.epoch);
             invocation

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    allowed, builder, eventually, replica, replica_on, sleep_ms, subject, total_hooks,
-    total_state_lost,
+    allowed, assert_refused_everywhere, builder, eventually, replica, replica_on, sleep_ms,
+    subject, total_hooks, total_state_lost,
 };
 use test_redis::RedisServer;
 use timeout_core::{
@@ -85,16 +85,7 @@ async fn an_outage_is_answered_by_the_policy_and_tracking_resumes() {
     })
     .await;
     assert_eq!(closed.hooks.causes()["alice"], [Cause::StateLost]);
-    for user in [&alice, &bob] {
-        assert_eq!(
-            closed
-                .tracker
-                .check(Some(user), RequestKind::Activity)
-                .await,
-            Decision::TimedOut,
-            "{user:?}"
-        );
-    }
+    assert_refused_everywhere([&alice, &bob], &[&closed]).await;
     assert_eq!(
         closed.tracker.active_count().await.unwrap(),
         1,
@@ -141,16 +132,8 @@ async fn a_restart_that_loses_the_state_logs_its_sessions_out_once_everywhere() 
     }
     assert_eq!(total_state_lost([&a, &b]), 1, "one report of the loss");
     // No replica lets them back in, whichever they come to.
+    assert_refused_everywhere(&users, &[&a, &b]).await;
     for user in &users {
-        for replica in [&a, &b] {
-            assert_eq!(
-                replica
-                    .tracker
-                    .check(Some(user), RequestKind::Activity)
-                    .await,
-                Decision::TimedOut
-            );
-        }
         assert_eq!(
             b.tracker.check_session(user.session()).await,
             Decision::TimedOut
@@ -204,18 +187,7 @@ async fn evicted_keys_are_logged_out_not_tracked_afresh() {
         total_hooks([&a, &b]).len() == 2
     })
     .await;
-    for user in [&alice, &carol] {
-        for replica in [&a, &b] {
-            assert_eq!(
-                replica
-                    .tracker
-                    .check(Some(user), RequestKind::Activity)
-                    .await,
-                Decision::TimedOut,
-                "{user:?}"
-            );
-        }
-    }
+    assert_refused_everywhere([&alice, &carol], &[&a, &b]).await;
     let hooks = total_hooks([&a, &b]);
     assert!(hooks.values().all(|n| *n == 1), "{hooks:?}");
 }

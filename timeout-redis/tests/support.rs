@@ -179,6 +179,26 @@ pub async fn sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// Asserts that an active request of every one of `users` is refused with
+/// the logout answer on every one of `replicas`.
+pub async fn assert_refused_everywhere<'a>(
+    users: impl IntoIterator<Item = &'a Subject>,
+    replicas: &[&Replica],
+) {
+    for user in users {
+        for replica in replicas {
+            assert_eq!(
+                replica
+                    .tracker
+                    .check(Some(user), timeout_core::RequestKind::Activity)
+                    .await,
+                Decision::TimedOut,
+                "{user:?}"
+            );
+        }
+    }
+}
+
 /// Whether the gate let the request in as tracked.
 pub fn allowed(decision: Decision) -> bool {
     matches!(decision, Decision::Allowed { .. })
