@@ -49,6 +49,8 @@ pub(crate) struct PendingActivity {
     pub(crate) key: Box<str>,
     /// Server time of the activity.
     pub(crate) at: u64,
+    /// The key's timeout, ms: the deadline the activity gives.
+    pub(crate) timeout: u64,
 }
 
 #[derive(Debug)]
@@ -247,7 +249,11 @@ impl Cache {
                 if let Some(entry) = shard.map.get_mut(&key) {
                     let at = std::mem::take(&mut entry.pending);
                     if at > 0 {
-                        out.push(PendingActivity { key, at });
+                        out.push(PendingActivity {
+                            key,
+                            at,
+                            timeout: entry.timeout,
+                        });
                     }
                 }
             }

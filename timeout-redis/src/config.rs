@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use redis::{
-    AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion, RedisError,
+    Client, IntoConnectionInfo, ProtocolVersion, RedisError,
     aio::{ConnectionManager, ConnectionManagerConfig},
     cluster::ClusterClient,
     io::tcp::{TcpSettings, socket2},
@@ -13,7 +13,7 @@ use redis::{
 use crate::{
     conn::Conn,
     fanout::READ_BLOCK,
-    layout::{Layout, valid_prefix},
+    layout::{LAYOUT_VERSION, Layout, valid_prefix},
     store::{RedisStore, Settings},
 };
 
@@ -370,7 +370,7 @@ impl RedisStoreBuilder {
             .set_max_delay(Duration::from_millis(500))
     }
 
-    /// Every replica must file keys in the same shards.
+    /// Every replica must file keys in the same shards, in the same layout.
     async fn check_namespace(
         &self,
         conn: &mut Conn,
@@ -382,11 +382,30 @@ impl RedisStoreBuilder {
             what: what.to_owned(),
             source,
         };
-        let _: bool = conn
-            .hset_nx(&meta, "shards", self.shards)
-            .await
-            .map_err(connect_error)?;
-        let stored: Option<String> = conn.hget(&meta, "shards").await.map_err(connect_error)?;
+        // Whoever sets the namespace up numbers its layout, atomically: a
+        // namespace with shards but no layout was written by a version from
+        // before layouts were numbered.
+        let (stored, layout): (Option<String>, Option<String>) = redis::Script::new(
+            "if redis.call('HSETNX', KEYS[1], 'shards', ARGV[1]) == 1 then \
+               redis.call('HSET', KEYS[1], 'layout', ARGV[2]) end \
+             return redis.call('HMGET', KEYS[1], 'shards', 'layout')",
+        )
+        .key(&meta)
+        .arg(self.shards)
+        .arg(LAYOUT_VERSION)
+        .invoke_async(conn)
+        .await
+        .map_err(connect_error)?;
+        if layout.as_deref() != Some(LAYOUT_VERSION.to_string().as_str()) {
+            return Err(RedisStoreError::Mismatch(format!(
+                "the timeout namespace {:?} on {what} was written by another version of \
+                 timeout-redis (key layout {}, this version's is {LAYOUT_VERSION}); give this \
+                 version a prefix of its own, or stop every replica and delete the \
+                 namespace's keys",
+                self.prefix,
+                layout.as_deref().unwrap_or("1"),
+            )));
+        }
         match stored.as_deref().map(str::parse::<u16>) {
             Some(Ok(n)) if n == self.shards => Ok(()),
             other => Err(RedisStoreError::Mismatch(format!(

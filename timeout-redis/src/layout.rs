@@ -2,41 +2,50 @@
 //! user names and session ids out of key syntax.
 //!
 //! ```text
-//! {<prefix>:<shard>}:due          ZSET  escaped key -> next due ms (warning or deadline)
-//! {<prefix>:<shard>}:k:<key>      HASH  K raw key, u user, l last activity, t timeout,
-//!                                       a absolute deadline (0: none), w deadline warned
-//!                                       for, s:<session> one field per session
-//! {<prefix>:<shard>}:lease        ZSET  claim id -> lease end ms
-//! {<prefix>:<shard>}:claim        HASH  claim id -> the claimed event (JSON)
-//! {<prefix>:<shard>}:gone:<sess>  STRING a timed-out or logged-out session, expiring when
-//!                                       forgotten
-//! {<prefix>:<shard>}:dead:<key>   STRING a key whose lost state was logged out (once)
-//! {<prefix>:<shard>}:epoch        HASH  id of the shard's state, lost: when a loss of it
-//!                                       was noticed (0: never)
-//! <prefix>:events                 STREAM of claimed events (capped), read by every replica
-//! <prefix>:meta                   HASH  settings every replica must share
-//! <prefix>:loss-reported          STRING a state loss was reported in the last 30 s
+//! {<prefix>:<shard>}:due     ZSET  member -> next due ms (warning or deadline)
+//! {<prefix>:<shard>}:r       HASH  member -> record "d,a,w,u,s": deadline, absolute
+//!                                  deadline (0: none), deadline warned for (0: none),
+//!                                  user (empty: the key), sessions ('=': the key)
+//! {<prefix>:<shard>}:gone    ZSET  timed-out or logged-out session -> forgotten at (ms)
+//! {<prefix>:<shard>}:dead    ZSET  member whose lost state was logged out -> until (ms)
+//! {<prefix>:<shard>}:lease   ZSET  claimed batch id -> lease end ms
+//! {<prefix>:<shard>}:claim   HASH  claimed batch id -> its lines, one per event
+//! {<prefix>:<shard>}:bad     HASH  unreadable claimed lines, set aside for an operator
+//! {<prefix>:<shard>}:epoch   HASH  id of the shard's state, lost: when a loss of it
+//!                                  was noticed (0: never)
+//! <prefix>:events            STREAM of claimed events (capped), read by every replica
+//! <prefix>:meta              HASH  settings every replica must share
+//! <prefix>:loss-reported     STRING a state loss was reported in the last 30 s
 //! ```
 //!
-//! Everything of one key shares the shard's hash tag, so each script touches
-//! one slot of a Redis Cluster; keys are spread over the shards by a hash
-//! every replica computes the same way (FNV-1a), so sweeps scale with the
-//! cluster.
+//! A member is the escaped key (see [`escape`]). A shard is a handful of
+//! big keys rather than a key per user: a tracked key costs one sorted-set
+//! entry and one hash field, and the sweep reads and deletes many keys with
+//! one variadic command each. Everything of a shard shares its hash tag, so
+//! each script touches one slot of a Redis Cluster; keys are spread over
+//! the shards by a hash every replica computes the same way (FNV-1a), so
+//! sweeps scale with the cluster.
 
 use std::borrow::Cow;
+
+/// The version of this key layout, kept in the namespace's meta hash: a
+/// replica refuses a namespace another layout wrote.
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 
 /// The names of one shard's keys, formatted once.
 #[derive(Debug)]
 pub(crate) struct ShardKeys {
     pub(crate) due: String,
+    /// The keys' records.
+    pub(crate) records: String,
+    /// Timed-out and logged-out sessions, until forgotten.
+    pub(crate) gone: String,
+    /// Keys logged out after a state loss, until forgotten.
+    pub(crate) dead: String,
     pub(crate) leases: String,
     pub(crate) claims: String,
-    /// Prefix of the key hashes: append the escaped key.
-    pub(crate) hash_prefix: String,
-    /// Prefix of the timed-out session markers: append the escaped session.
-    pub(crate) gone_prefix: String,
-    /// Prefix of the markers of keys logged out after a state loss.
-    pub(crate) dead_prefix: String,
+    /// Unreadable claimed lines, set aside.
+    pub(crate) bad: String,
     /// The shard's epoch: which incarnation of its state this is.
     pub(crate) epoch: String,
 }
@@ -55,11 +64,12 @@ impl Layout {
                 let tag = format!("{{{prefix}:{n}}}");
                 ShardKeys {
                     due: format!("{tag}:due"),
+                    records: format!("{tag}:r"),
+                    gone: format!("{tag}:gone"),
+                    dead: format!("{tag}:dead"),
                     leases: format!("{tag}:lease"),
                     claims: format!("{tag}:claim"),
-                    hash_prefix: format!("{tag}:k:"),
-                    gone_prefix: format!("{tag}:gone:"),
-                    dead_prefix: format!("{tag}:dead:"),
+                    bad: format!("{tag}:bad"),
                     epoch: format!("{tag}:epoch"),
                 }
             })
@@ -138,6 +148,11 @@ pub(crate) fn escape(raw: &str) -> Cow<'_, str> {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// The deadline a key's record holds (its first field).
+pub(crate) fn record_deadline(record: &str) -> Option<u64> {
+    record.split(',').next()?.parse().ok()
+}
+
 /// The inverse of [`escape`]; `None` for text it cannot have produced.
 pub(crate) fn unescape(escaped: &str) -> Option<String> {
     let bytes = escaped.as_bytes();
@@ -182,6 +197,11 @@ mod tests {
         }
         assert_eq!(escape("alice"), Cow::Borrowed("alice"));
         assert_eq!(unescape("%zz"), None);
+        assert_eq!(
+            record_deadline("1700000000123,0,0,,="),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(record_deadline("soon,0"), None);
         assert_eq!(unescape("%4"), None);
     }
 
@@ -198,7 +218,7 @@ mod tests {
         }
         assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
         assert_eq!(layout.shard(3).due, "{to:3}:due");
-        assert_eq!(layout.shard(3).hash_prefix, "{to:3}:k:");
+        assert_eq!(layout.shard(3).records, "{to:3}:r");
     }
 
     #[test]

@@ -33,6 +33,7 @@
 //! control should not silently stop working), an error is logged at most
 //! every 10 s, and tracking resumes by itself when Redis is back.
 
+mod batches;
 mod cache;
 mod config;
 mod conn;

@@ -3,9 +3,12 @@
 //! skewed clocks agree. Each returns the server time first, which the
 //! store uses to follow the server clock between calls.
 //!
-//! The scripts build key names from a shard prefix passed in `ARGV`; every
-//! such name carries the shard's hash tag, the same slot as the declared
-//! `KEYS`, so they run unchanged on Redis Cluster.
+//! A shard's state lives in a few big keys (see [`crate::layout`]), so the
+//! sweep works on many keys with one variadic command per step (one
+//! `HMGET` of the due keys' records, one `ZREM`, one `HDEL`, one `ZADD` of
+//! their timed-out sessions) rather than a loop of single-key commands.
+//! Every key a script names carries its shard's hash tag, so scripts run
+//! unchanged on Redis Cluster.
 
 use redis::Script;
 
@@ -16,8 +19,8 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function num(v) return tonumber(v) or 0 end
-local function deadline_of(l, t, a)
-  local d = l + t
+local function deadline_of(at, t, a)
+  local d = at + t
   if a > 0 and a < d then return a end
   return d
 end
@@ -51,42 +54,95 @@ local function epoch_changed(ek, known, candidate, now)
   end
   return {now, 'E', id, lost, first}
 end
--- Claims the key hash h (member m of the shard's due set): leases the
--- event, marks its sessions as timed out in this shard, and deletes it.
--- Returns the event JSON and the claim id.
-local function claim(h, m, due, leases, claims, gone_prefix, now, remember, lease)
-  local all = redis.call('HGETALL', h)
-  local f, sessions = {}, {}
-  for i = 1, #all, 2 do
-    local name = all[i]
-    if string.sub(name, 1, 2) == 's:' then
-      sessions[#sessions + 1] = string.sub(name, 3)
-    else
-      f[name] = all[i + 1]
-    end
-  end
-  local l, t, a = num(f.l), num(f.t), num(f.a)
-  local d = deadline_of(l, t, a)
-  local cause = 'i'
-  if a > 0 and a <= l + t then cause = 'a' end
-  if remember > 0 then
-    for _, s in ipairs(sessions) do
-      redis.call('SET', gone_prefix .. s, '1', 'PX', remember)
-    end
-  end
-  local id = 'x:' .. m .. ':' .. fmt(d)
-  local event = cjson.encode({k = f.K or '', u = f.u or '', s = sessions, d = fmt(d), c = cause})
-  redis.call('HSET', claims, id, event)
-  redis.call('ZADD', leases, now + lease, id)
-  redis.call('DEL', h)
-  redis.call('ZREM', due, m)
-  return event, id
+-- A key's record, one field of the shard's records hash: "d,a,w,u,s" with
+-- its deadline, absolute deadline (0: none), the deadline it was warned
+-- for (0: none), its user escaped (empty: the key itself) and its sessions
+-- escaped and separated by spaces ('=': the key itself, as in session
+-- scope). Escaping keeps commas and spaces out of the names.
+local function parse(rec)
+  local d, a, w, u, s = string.match(rec, '^(%d+),(%d+),(%d+),([^,]*),(.*)$')
+  if not d then return nil end
+  return tonumber(d), tonumber(a), tonumber(w), u, s
 end
-local function create(h, due, m, key, user, sf, now, timeout, lifetime, warn)
+local function pack(d, a, w, u, s)
+  return fmt(d) .. ',' .. fmt(a) .. ',' .. fmt(w) .. ',' .. u .. ',' .. s
+end
+local function sessions_of(s, m)
+  if s == '=' then return {m} end
+  local out = {}
+  for x in string.gmatch(s, '%S+') do out[#out + 1] = x end
+  return out
+end
+local function has_session(s, m, x)
+  if s == '=' then return x == m end
+  return string.find(' ' .. s .. ' ', ' ' .. x .. ' ', 1, true) ~= nil
+end
+local function with_session(s, m, x)
+  if s == '' then
+    if x == m then return '=' end
+    return x
+  end
+  if s == '=' then s = m end
+  return s .. ' ' .. x
+end
+local function without_session(s, m, x)
+  local out = {}
+  for _, y in ipairs(sessions_of(s, m)) do
+    if y ~= x then out[#out + 1] = y end
+  end
+  if #out == 1 and out[1] == m then return '=' end
+  return table.concat(out, ' ')
+end
+-- Lua's unpack is bounded by its C stack: many arguments go in chunks (an
+-- even size, so pairs stay together).
+local CHUNK = 1000
+local function variadic(cmd, key, args)
+  for i = 1, #args, CHUNK do
+    redis.call(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+  end
+end
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, CHUNK do
+    local got = redis.call('HMGET', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
+    for j = 1, #got do out[i + j - 1] = got[j] end
+  end
+  return out
+end
+-- Whether `x` is in the zset `key` with a score (an expiry) after `now`.
+local function marked(key, x, now)
+  local until_ms = redis.call('ZSCORE', key, x)
+  return until_ms ~= false and tonumber(until_ms) > now
+end
+-- One claimed logout, as a line of its batch: "x,member," and its record.
+local function expiry_line(m, rec)
+  return 'x,' .. m .. ',' .. rec
+end
+-- The sessions of a record, without reading the rest of it.
+local function record_sessions(rec, m)
+  if string.sub(rec, -2) == ',=' then return {m} end
+  return sessions_of(string.match(rec, ',([^,]*)$') or '', m)
+end
+-- Leases a batch of claimed events under `id`: its text stays in the claims
+-- hash until acknowledged, so another replica can take it over.
+local function lease_batch(claims, leases, id, lines, expires)
+  local text = table.concat(lines, '\n')
+  redis.call('HSET', claims, id, text)
+  redis.call('ZADD', leases, expires, id)
+  return text
+end
+-- Marks the sessions of timed-out keys as gone until `until_ms`:
+-- `marks` holds score, session, score, session...
+local function mark_gone(gone, marks)
+  if #marks > 0 then variadic('ZADD', gone, marks) end
+end
+local function create(r, due, m, u, x, now, timeout, lifetime, warn)
   local a = 0
   if lifetime > 0 then a = now + lifetime end
-  redis.call('HSET', h, 'K', key, 'u', user, 'l', now, 't', timeout, 'a', a, 'w', 0, sf, '1')
+  local s = x
+  if x == m then s = '=' end
   local d = deadline_of(now, timeout, a)
+  redis.call('HSET', r, m, pack(d, a, 0, u, s))
   redis.call('ZADD', due, next_due(d, 0, warn), m)
   return d, a
 end
@@ -106,209 +162,277 @@ return {now, ARGV[1], 0}
 
 /// One request of one key.
 ///
-/// KEYS: hash, due, leases, claims, this session's timed-out marker, epoch,
-/// the key's lost-state marker.
-/// ARGV: member, raw key, user, escaped session, activity (1/0), timeout,
-/// absolute lifetime (0: none), warn, remember, lease, gone prefix, age of
-/// unflushed local activity (-1: none), known epoch, candidate epoch,
-/// login (1/0), known to this replica's cache (1/0), re-track after a
-/// state loss (1/0), most sessions per key.
+/// KEYS: records, due, leases, claims, gone (this shard's), epoch, dead.
+/// ARGV: member, user field (escaped user, empty when it is the key),
+/// escaped session, activity (1/0), timeout, absolute lifetime (0: none),
+/// warn, remember, lease, age of unflushed local activity (-1: none), known
+/// epoch, candidate epoch, login (1/0), known to this replica's cache
+/// (1/0), re-track after a state loss (1/0), most sessions per key, a new
+/// batch id (for a claim).
 ///
 /// Returns `{now, 'L', deadline, absolute}`, `{now, 'R'}` (refused),
 /// `{now, 'M'}` (a new session past the per-key limit),
-/// `{now, 'X', event, id}` (expired, claimed by this caller),
-/// `{now, 'N', deadline, absolute, event, id}` (old period claimed, a new
+/// `{now, 'X', batch, line}` (expired, claimed by this caller),
+/// `{now, 'N', deadline, absolute, batch, line}` (old period claimed, a new
 /// one started), `{now, 'S', lost}` (a session the store lost: this caller
 /// logs it out, once) or the epoch reply (`'E'`).
 const TOUCH: &str = r#"
 local now = now_ms()
-local h, due, leases, claims, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local r, due, leases, claims, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ek, dead = KEYS[6], KEYS[7]
-local m, key, user, sf = ARGV[1], ARGV[2], ARGV[3], 's:' .. ARGV[4]
-local activity, timeout, lifetime = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7])
-local warn, remember, lease = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local gone_prefix, age = ARGV[11], tonumber(ARGV[12])
-local login, cached, retrack = ARGV[15] == '1', ARGV[16] == '1', ARGV[17] == '1'
-local max_sessions = tonumber(ARGV[18])
-local changed = epoch_changed(ek, ARGV[13], ARGV[14], now)
+local m, u, x = ARGV[1], ARGV[2], ARGV[3]
+local activity, timeout, lifetime = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])
+local warn, remember, lease = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local age = tonumber(ARGV[10])
+local login, cached, retrack = ARGV[13] == '1', ARGV[14] == '1', ARGV[15] == '1'
+local max_sessions, batch = tonumber(ARGV[16]), ARGV[17]
+local changed = epoch_changed(ek, ARGV[11], ARGV[12], now)
 if changed then return changed end
-local v = redis.call('HMGET', h, 'l', 't', 'a', 'w', sf)
-if v[1] then
-  local l, t, a, w = num(v[1]), num(v[2]), num(v[3]), num(v[4])
+local rec = redis.call('HGET', r, m)
+local d, a, w, ru, s
+if rec then
+  d, a, w, ru, s = parse(rec)
+  if not d then return redis.error_reply('unreadable timeout record of ' .. m) end
+end
+if d then
+  local dirty = false
   if age >= 0 then
+    -- Activity this replica saw before this request: it counts from when
+    -- it happened, if the key was still alive then.
     local at = now - age
-    if at > l and at < deadline_of(l, t, a) then
-      l = at
-      redis.call('HSET', h, 'l', l)
+    local nd = deadline_of(at, timeout, a)
+    if at < d and nd > d then
+      d, dirty = nd, true
     end
   end
-  local d = deadline_of(l, t, a)
   if now < d then
-    if not v[5] then
-      if redis.call('EXISTS', gone) == 1 then return {now, 'R'} end
-      -- Six fields are the key's own (K u l t a w), the rest its sessions.
-      if redis.call('HLEN', h) - 6 >= max_sessions then return {now, 'M'} end
-      redis.call('HSET', h, sf, '1')
+    if not has_session(s, m, x) then
+      if marked(gone, x, now) then return {now, 'R'} end
+      if #sessions_of(s, m) >= max_sessions then return {now, 'M'} end
+      s, dirty = with_session(s, m, x), true
     end
     if activity then
-      local shortened = false
-      if timeout ~= t then
-        redis.call('HSET', h, 't', timeout)
-        shortened = timeout < t
-        t = timeout
+      local nd = deadline_of(now, timeout, a)
+      if nd ~= d then
+        -- A shorter timeout (a group change) moves the due entry earlier;
+        -- a later deadline is refiled lazily by the sweep.
+        if nd < d then redis.call('ZADD', due, 'LT', next_due(nd, w, warn), m) end
+        d, dirty = nd, true
       end
-      if now > l then
-        l = now
-        redis.call('HSET', h, 'l', l)
-      end
-      d = deadline_of(l, t, a)
-      if shortened then redis.call('ZADD', due, 'LT', next_due(d, w, warn), m) end
     end
+    if dirty then redis.call('HSET', r, m, pack(d, a, w, ru, s)) end
     return {now, 'L', d, a}
   end
-  local event, id = claim(h, m, due, leases, claims, gone_prefix, now, remember, lease)
-  if v[5] or redis.call('EXISTS', gone) == 1 then return {now, 'X', event, id} end
-  local nd, na = create(h, due, m, key, user, sf, now, timeout, lifetime, warn)
-  return {now, 'N', nd, na, event, id}
+  local member = has_session(s, m, x)
+  local was_gone = marked(gone, x, now)
+  local line = expiry_line(m, pack(d, a, w, ru, s))
+  lease_batch(claims, leases, batch, {line}, now + lease)
+  redis.call('HDEL', r, m)
+  redis.call('ZREM', due, m)
+  if remember > 0 then
+    local marks = {}
+    for _, y in ipairs(sessions_of(s, m)) do
+      marks[#marks + 1] = now + remember
+      marks[#marks + 1] = y
+    end
+    mark_gone(gone, marks)
+  end
+  if member or was_gone then return {now, 'X', batch, line} end
+  local nd, na = create(r, due, m, u, x, now, timeout, lifetime, warn)
+  return {now, 'N', nd, na, batch, line}
 end
-if redis.call('EXISTS', gone) == 1 then return {now, 'R'} end
+if marked(gone, x, now) then return {now, 'R'} end
 if not login and not retrack then
   -- An unknown key is a new session, unless the store lost it: a key this
-  -- replica knew, one whose due entry outlived its hash (evicted), one
+  -- replica knew, one whose due entry outlived its record (evicted), one
   -- logged out after a loss, or any key while a session from before a
   -- loss could still be alive.
-  if redis.call('EXISTS', dead) == 1 then return {now, 'R'} end
+  if marked(dead, m, now) then return {now, 'R'} end
   local lost = num(redis.call('HGET', ek, 'lost'))
   local evicted = redis.call('ZSCORE', due, m)
   if evicted then redis.call('ZREM', due, m) end
   if cached or evicted or (lost > 0 and now < lost + timeout + remember) then
     local keep = math.max(remember, 1000)
-    redis.call('SET', gone, '1', 'PX', keep)
-    if redis.call('SET', dead, '1', 'NX', 'PX', keep) then
-      if cached or evicted or lost == 0 then lost = now end
-      return {now, 'S', lost}
-    end
-    return {now, 'R'}
+    redis.call('ZADD', gone, now + keep, x)
+    redis.call('ZADD', dead, now + keep, m)
+    if cached or evicted or lost == 0 then lost = now end
+    return {now, 'S', lost}
   end
 end
-local d, a = create(h, due, m, key, user, sf, now, timeout, lifetime, warn)
-return {now, 'L', d, a}
+local nd, na = create(r, due, m, u, x, now, timeout, lifetime, warn)
+return {now, 'L', nd, na}
 "#;
 
-/// Coalesced activity of one shard: moves each key's last activity to when
-/// it happened (its age, against the server clock), if that was before its
-/// deadline. Expiry is left to the gate and the sweep.
+/// Coalesced activity of one shard: moves each key's deadline to what the
+/// activity gives (from when it happened, against the server clock), if the
+/// key was alive then. Expiry is left to the gate and the sweep.
 ///
-/// KEYS: the shard's due set (to route by its slot), epoch.
-/// ARGV: hash prefix, known epoch, candidate epoch, then pairs of member,
-/// age ms.
+/// KEYS: records, epoch.
+/// ARGV: known epoch, candidate epoch, then triples of member, age ms,
+/// timeout ms.
 /// Returns `{now, deadline...}`, 0 for a key no longer tracked, or the
 /// epoch reply.
 const FLUSH: &str = r#"
 local now = now_ms()
-local changed = epoch_changed(KEYS[2], ARGV[2], ARGV[3], now)
+local changed = epoch_changed(KEYS[2], ARGV[1], ARGV[2], now)
 if changed then return changed end
-local out = {now}
-for i = 4, #ARGV, 2 do
-  local h = ARGV[1] .. ARGV[i]
-  local v = redis.call('HMGET', h, 'l', 't', 'a')
-  if v[1] then
-    local l, t, a = num(v[1]), num(v[2]), num(v[3])
-    local d = deadline_of(l, t, a)
+local members = {}
+for i = 3, #ARGV, 3 do members[#members + 1] = ARGV[i] end
+local recs = hmget(KEYS[1], members)
+local out, writes = {now}, {}
+for j, m in ipairs(members) do
+  local rec = recs[j]
+  local d, a, w, u, s
+  if rec then d, a, w, u, s = parse(rec) end
+  if d then
+    local i = 3 * j
     local at = now - tonumber(ARGV[i + 1])
-    if at > l and at < d then
-      redis.call('HSET', h, 'l', at)
-      d = deadline_of(at, t, a)
+    local nd = deadline_of(at, tonumber(ARGV[i + 2]), a)
+    if at < d and nd > d then
+      d = nd
+      writes[#writes + 1] = m
+      writes[#writes + 1] = pack(d, a, w, u, s)
     end
     out[#out + 1] = d
   else
     out[#out + 1] = 0
   end
 end
+if #writes > 0 then variadic('HSET', KEYS[1], writes) end
 return out
 "#;
 
-/// Claims up to `limit` due events of one shard: first claims whose lease
-/// ran out (their claimer died), then due warnings and expiries. Entries
-/// filed too early (activity moved the deadline) are filed again.
+/// Claims up to `limit` due events of one shard: first batches whose lease
+/// ran out (their claimer died), then due warnings and expiries, each kind
+/// leased as one batch. Entries filed too early (activity moved the
+/// deadline) are filed again. Expired timed-out and dead markers are
+/// pruned.
 ///
-/// A due key whose hash is gone was evicted (or deleted by hand): it is
-/// logged out once as lost (kind `l`, the member in place of the event),
-/// never silently forgotten.
+/// A due key whose record is gone was evicted (or deleted by hand): it is
+/// logged out once as lost, never silently forgotten.
 ///
-/// KEYS: due, leases, claims, epoch.
-/// ARGV: limit, warn, remember, lease, hash prefix, gone prefix, known
-/// epoch, candidate epoch, dead prefix, re-track after a loss (1/0).
-/// Returns `{now, next, kind, event, id, ...}` where `next` is the earliest
-/// time this shard has something to do (-1: nothing) and kind is `w`, `x`
-/// or `l`; or the epoch reply.
+/// KEYS: due, leases, claims, epoch, records, gone, dead.
+/// ARGV: limit, warn, remember, lease, known epoch, candidate epoch,
+/// re-track after a loss (1/0), a new batch id (suffixed `x`/`w`).
+/// Returns `{now, next, batch, text, ...}` where `next` is the earliest
+/// time this shard has something to do (-1: nothing), each batch's text
+/// holds its lines, and an empty batch id carries the members of lost keys
+/// separated by spaces; or the epoch reply.
 const CLAIM: &str = r#"
 local now = now_ms()
-local due, leases, claims = KEYS[1], KEYS[2], KEYS[3]
+local due, leases, claims, r, gone, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7]
 local limit, warn, remember, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local hash_prefix, gone_prefix, dead_prefix, retrack = ARGV[5], ARGV[6], ARGV[9], ARGV[10] == '1'
-local changed = epoch_changed(KEYS[4], ARGV[7], ARGV[8], now)
+local retrack, batch = ARGV[7] == '1', ARGV[8]
+local changed = epoch_changed(KEYS[4], ARGV[5], ARGV[6], now)
 if changed then return changed end
+redis.call('ZREMRANGEBYSCORE', gone, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', dead, '-inf', now)
 local out = {now, -1}
 local n = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)) do
-  local event = redis.call('HGET', claims, id)
-  local kind = string.sub(id, 1, 1)
-  local keep = event ~= false
+  local got = redis.call('HMGET', claims, id, id .. '+')
+  local text, handled = got[1], {}
+  for run in string.gmatch(got[2] or '', '%S+') do handled[run] = true end
   local expires = now + lease
-  if keep and kind == 'w' then
-    -- A warning is worth sending late only while its deadline is ahead.
-    -- An unreadable one is handed out as it is, to be set aside.
-    local ok, decoded = pcall(cjson.decode, event)
-    if ok and type(decoded) == 'table' then
-      local d = num(decoded.d)
-      keep = d > now
-      expires = now + warning_lease(d, now, lease)
+  if text then
+    -- Lines handled before the claimer died are not run again; a warning
+    -- is worth sending late only while its deadline is ahead.
+    local kept = {}
+    for line in string.gmatch(text, '[^\n]+') do
+      local kind, m, dtext = string.match(line, '^(%a),([^,]*),(%d+)')
+      local d = tonumber(dtext)
+      local keep = not (kind and handled[kind .. ':' .. m .. ':' .. dtext])
+      if keep and kind == 'w' then
+        keep = d > now
+        if keep then expires = math.min(expires, now + warning_lease(d, now, lease)) end
+      end
+      if keep then kept[#kept + 1] = line end
+    end
+    text = false
+    if #kept > 0 then
+      text = table.concat(kept, '\n')
+      redis.call('HSET', claims, id, text)
+      redis.call('HDEL', claims, id .. '+')
     end
   end
-  if keep then
+  if text then
     redis.call('ZADD', leases, expires, id)
-    out[#out + 1] = kind
-    out[#out + 1] = event
     out[#out + 1] = id
-    n = n + 1
+    out[#out + 1] = text
+    for _ in string.gmatch(text, '[^\n]+') do n = n + 1 end
   else
     redis.call('ZREM', leases, id)
-    redis.call('HDEL', claims, id)
+    redis.call('HDEL', claims, id, id .. '+')
   end
 end
 if n < limit then
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit - n)) do
-    local h = hash_prefix .. m
-    local v = redis.call('HMGET', h, 'l', 't', 'a', 'w', 'K')
-    if not v[1] then
-      redis.call('ZREM', due, m)
-      if not retrack and redis.call('SET', dead_prefix .. m, '1', 'NX', 'PX', math.max(remember, 1000)) then
-        out[#out + 1] = 'l'
-        out[#out + 1] = m
-        out[#out + 1] = ''
-      end
-    else
-      local l, t, a, w = num(v[1]), num(v[2]), num(v[3]), num(v[4])
-      local d = deadline_of(l, t, a)
-      if d <= now then
-        local event, id = claim(h, m, due, leases, claims, gone_prefix, now, remember, lease)
-        out[#out + 1] = 'x'
-        out[#out + 1] = event
-        out[#out + 1] = id
-      elseif warn > 0 and w ~= d and d - warn <= now then
-        redis.call('HSET', h, 'w', d)
-        local id = 'w:' .. m .. ':' .. fmt(d)
-        local event = cjson.encode({k = v[5] or '', d = fmt(d)})
-        redis.call('HSET', claims, id, event)
-        redis.call('ZADD', leases, now + warning_lease(d, now, lease), id)
-        redis.call('ZADD', due, d, m)
-        out[#out + 1] = 'w'
-        out[#out + 1] = event
-        out[#out + 1] = id
+  local members = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit - n)
+  if #members > 0 then
+    local recs = hmget(r, members)
+    -- The members read are the set's first ones: they leave it in one
+    -- range deletion; those not done yet are filed again below.
+    redis.call('ZREMRANGEBYRANK', due, 0, #members - 1)
+    local expired, warned, lost = {}, {}, {}
+    local gone_marks, refile, records, removed = {}, {}, {}, {}
+    local wexpires = now + lease
+    local forget = now + remember
+    for i, m in ipairs(members) do
+      local rec = recs[i]
+      local d
+      if rec then d = tonumber(string.match(rec, '^(%d+),%d+,%d+,')) end
+      if not d then
+        -- No record (evicted, or deleted by hand), or an unreadable one.
+        if rec then removed[#removed + 1] = m end
+        if not retrack and not marked(dead, m, now) then
+          redis.call('ZADD', dead, now + math.max(remember, 1000), m)
+          lost[#lost + 1] = m
+        end
+      elseif d <= now then
+        expired[#expired + 1] = expiry_line(m, rec)
+        removed[#removed + 1] = m
+        if remember > 0 then
+          if string.sub(rec, -2) == ',=' then
+            gone_marks[#gone_marks + 1] = forget
+            gone_marks[#gone_marks + 1] = m
+          else
+            for _, y in ipairs(record_sessions(rec, m)) do
+              gone_marks[#gone_marks + 1] = forget
+              gone_marks[#gone_marks + 1] = y
+            end
+          end
+        end
       else
-        redis.call('ZADD', due, next_due(d, w, warn), m)
+        local _, a, w, u, s = parse(rec)
+        if warn > 0 and w ~= d and d - warn <= now then
+          warned[#warned + 1] = 'w,' .. m .. ',' .. fmt(d)
+          records[#records + 1] = m
+          records[#records + 1] = pack(d, a, d, u, s)
+          refile[#refile + 1] = d
+          refile[#refile + 1] = m
+          wexpires = math.min(wexpires, now + warning_lease(d, now, lease))
+        else
+          refile[#refile + 1] = next_due(d, w, warn)
+          refile[#refile + 1] = m
+        end
       end
+    end
+    if #removed > 0 then variadic('HDEL', r, removed) end
+    if #refile > 0 then variadic('ZADD', due, refile) end
+    if #records > 0 then variadic('HSET', r, records) end
+    mark_gone(gone, gone_marks)
+    if #expired > 0 then
+      local id = 'x:' .. batch
+      out[#out + 1] = id
+      out[#out + 1] = lease_batch(claims, leases, id, expired, now + lease)
+    end
+    if #warned > 0 then
+      local id = 'w:' .. batch
+      out[#out + 1] = id
+      out[#out + 1] = lease_batch(claims, leases, id, warned, wexpires)
+    end
+    if #lost > 0 then
+      out[#out + 1] = ''
+      out[#out + 1] = table.concat(lost, ' ')
     end
   end
 end
@@ -324,25 +448,27 @@ return out
 /// Claims the logout of keys a replica knew but its shard's state lost:
 /// each once across replicas, unless it is tracked again (a new login
 /// since) or one of its sessions was logged out properly before.
-/// KEYS: epoch (to route by the slot).
-/// ARGV: hash prefix, dead prefix, gone prefix, how long to remember, then
-/// pairs of member and its escaped sessions separated by spaces.
+/// KEYS: epoch (to route by the slot), records, dead, gone.
+/// ARGV: how long to remember, then pairs of member and its escaped
+/// sessions separated by spaces.
 /// Returns `{now, member...}`: the keys this caller logs out.
 const LOST: &str = r#"
 local now = now_ms()
+local r, dead, gone = KEYS[2], KEYS[3], KEYS[4]
 local out = {now}
-local keep = math.max(tonumber(ARGV[4]), 1000)
-for i = 5, #ARGV, 2 do
+local keep = math.max(tonumber(ARGV[1]), 1000)
+for i = 2, #ARGV, 2 do
   local m = ARGV[i]
-  local claim = redis.call('EXISTS', ARGV[1] .. m) == 0
+  local claim = redis.call('HEXISTS', r, m) == 0 and not marked(dead, m, now)
   local sessions = {}
   for s in string.gmatch(ARGV[i + 1], '%S+') do
     sessions[#sessions + 1] = s
-    if claim and redis.call('EXISTS', ARGV[3] .. s) == 1 then claim = false end
+    if claim and marked(gone, s, now) then claim = false end
   end
-  if claim and redis.call('SET', ARGV[2] .. m, '1', 'NX', 'PX', keep) then
+  if claim then
+    redis.call('ZADD', dead, now + keep, m)
     for _, s in ipairs(sessions) do
-      redis.call('SET', ARGV[3] .. s, '1', 'PX', keep)
+      redis.call('ZADD', gone, now + keep, s)
     end
     out[#out + 1] = m
   end
@@ -350,12 +476,22 @@ end
 return out
 "#;
 
-/// Acknowledges handled claims of one shard. KEYS: leases, claims. ARGV: ids.
+/// Acknowledges handled claims of one shard. KEYS: leases, claims.
+/// ARGV: pairs of batch id and what of it was handled: `*` (all of it) or
+/// its run ids (`kind:member:deadline`) separated by spaces, added to the
+/// batch's handled list (field `<id>+`) so a takeover skips them.
 const ACK: &str = r#"
 local now = now_ms()
-for _, id in ipairs(ARGV) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
+for i = 1, #ARGV, 2 do
+  local id, runs = ARGV[i], ARGV[i + 1]
+  if runs == '*' then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id, id .. '+')
+  elseif redis.call('HEXISTS', KEYS[2], id) == 1 then
+    local handled = redis.call('HGET', KEYS[2], id .. '+')
+    if handled then runs = handled .. ' ' .. runs end
+    redis.call('HSET', KEYS[2], id .. '+', runs)
+  end
 end
 return {now}
 "#;
@@ -364,7 +500,7 @@ return {now}
 /// live hook is never handed to another replica. A claim no longer leased
 /// (acknowledged, or taken over after this replica lost Redis for longer
 /// than a lease) is left alone and reported.
-/// KEYS: leases. ARGV: lease ms, then ids.
+/// KEYS: leases. ARGV: lease ms, then batch ids.
 /// Returns `{now, lost id...}`.
 const RENEW: &str = r#"
 local now = now_ms()
@@ -383,32 +519,61 @@ return out
 /// session is left. The session is remembered as ended (a tombstone) until
 /// its deadline and `remember` after it, as a timeout would be, so a
 /// replayed cookie is refused rather than tracked afresh.
-/// KEYS: hash, due, the session's marker in this shard. ARGV: member,
-/// escaped session, remember ms.
+/// KEYS: records, due, gone (the key's shard's). ARGV: member, escaped
+/// session, remember ms.
 /// Returns `{now, 1, ttl}` if the session was tracked (ttl: how long the
-/// marker lives), else `{now, 0, 0}`.
+/// tombstone lives), else `{now, 0, 0}`.
 const END_SESSION: &str = r#"
 local now = now_ms()
-local v = redis.call('HMGET', KEYS[1], 'l', 't', 'a')
-if redis.call('HDEL', KEYS[1], 's:' .. ARGV[2]) == 0 then return {now, 0, 0} end
-local d = deadline_of(num(v[1]), num(v[2]), num(v[3]))
+local m, x = ARGV[1], ARGV[2]
+local rec = redis.call('HGET', KEYS[1], m)
+if not rec then return {now, 0, 0} end
+local d, a, w, u, s = parse(rec)
+if not d or not has_session(s, m, x) then return {now, 0, 0} end
 local ttl = math.max(d - now, 0) + tonumber(ARGV[3])
 if ttl < 1 then ttl = 1 end
-redis.call('SET', KEYS[3], '1', 'PX', ttl)
-for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(name, 1, 2) == 's:' then return {now, 1, ttl} end
+redis.call('ZADD', KEYS[3], now + ttl, x)
+local rest = without_session(s, m, x)
+if rest == '' then
+  redis.call('HDEL', KEYS[1], m)
+  redis.call('ZREM', KEYS[2], m)
+else
+  redis.call('HSET', KEYS[1], m, pack(d, a, w, u, rest))
 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
 return {now, 1, ttl}
 "#;
 
-/// Stops tracking a key without an event. KEYS: hash, due. ARGV: member.
+/// Stops tracking a key without an event. KEYS: records, due. ARGV: member.
 const REMOVE: &str = r#"
 local now = now_ms()
-local removed = redis.call('DEL', KEYS[1])
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return {now, removed}
+"#;
+
+/// Whether sessions are marked timed out (or ended) in one shard.
+/// KEYS: gone. ARGV: escaped sessions. Returns `{now, 1/0...}`.
+const GONE: &str = r#"
+local now = now_ms()
+local out = {now}
+for i = 1, #ARGV do
+  if marked(KEYS[1], ARGV[i], now) then out[#out + 1] = 1 else out[#out + 1] = 0 end
+end
+return out
+"#;
+
+/// Marks sessions timed out (or ended) in one shard, where requests that
+/// carry only the session id look. KEYS: gone. ARGV: ms to remember them
+/// (counted from the server's now), then escaped sessions.
+const MARK_GONE: &str = r#"
+local now = now_ms()
+local marks = {}
+for i = 2, #ARGV do
+  marks[#marks + 1] = now + tonumber(ARGV[1])
+  marks[#marks + 1] = ARGV[i]
+end
+mark_gone(KEYS[1], marks)
+return {now}
 "#;
 
 /// The scripts, each hashed once; calls go by SHA (`EVALSHA`), loading the
@@ -424,6 +589,8 @@ pub(crate) struct Scripts {
     pub(crate) lost: Script,
     pub(crate) end_session: Script,
     pub(crate) remove: Script,
+    pub(crate) gone: Script,
+    pub(crate) mark_gone: Script,
 }
 
 impl Scripts {
@@ -439,10 +606,12 @@ impl Scripts {
             lost: with_prelude(LOST),
             end_session: with_prelude(END_SESSION),
             remove: with_prelude(REMOVE),
+            gone: with_prelude(GONE),
+            mark_gone: with_prelude(MARK_GONE),
         }
     }
 
-    pub(crate) fn all(&self) -> [&Script; 9] {
+    pub(crate) fn all(&self) -> [&Script; 11] {
         [
             &self.touch,
             &self.flush,
@@ -453,6 +622,8 @@ impl Scripts {
             &self.lost,
             &self.end_session,
             &self.remove,
+            &self.gone,
+            &self.mark_gone,
         ]
     }
 }

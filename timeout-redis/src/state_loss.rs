@@ -257,9 +257,9 @@ impl Inner {
         for chunk in entries.chunks(500) {
             let mut invocation = self.scripts.lost.key(&keys.epoch);
             invocation
-                .arg(&keys.hash_prefix)
-                .arg(&keys.dead_prefix)
-                .arg(&keys.gone_prefix)
+                .key(&keys.records)
+                .key(&keys.dead)
+                .key(&keys.gone)
                 .arg(remember);
             for (member, entry) in chunk {
                 let sessions: Vec<String> = entry

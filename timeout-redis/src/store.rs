@@ -1,6 +1,7 @@
 //! The [`RedisStore`] and its [`Store`] implementation.
 
 use std::{
+    borrow::Cow,
     fmt,
     sync::{
         Arc, Weak,
@@ -18,11 +19,12 @@ use timeout_core::{
 };
 
 use crate::{
+    batches::{self, Event, Held},
     cache::Cache,
     conn::Conn,
     fanout::{FanIn, Message, STREAM_CAP, read_events},
     layout::{Layout, escape},
-    reply::{self, Reply, corrupt},
+    reply::{Reply, corrupt},
     scripts::Scripts,
     server_clock::ServerClocks,
     state_loss::{Epochs, Loss},
@@ -71,9 +73,11 @@ pub(crate) struct Inner {
     margin_ms: u64,
     last_log: std::sync::Mutex<Option<Instant>>,
     flushed: AtomicU64,
-    /// Claims this replica holds and has not acknowledged: their leases are
-    /// renewed until it does.
-    held: std::sync::Mutex<hashbrown::HashSet<Claim>>,
+    /// Claimed batches this replica has not acknowledged in full: their
+    /// leases are renewed until it does.
+    held: Held,
+    /// Makes batch ids unique to this replica.
+    next_batch: AtomicU64,
     /// Held claims whose acknowledgement failed, to send again.
     unacked: std::sync::Mutex<hashbrown::HashSet<Claim>>,
     renewed: AtomicU64,
@@ -175,7 +179,8 @@ impl RedisStore {
                 epochs: Epochs::new(shard_count),
                 last_log: std::sync::Mutex::new(None),
                 flushed: AtomicU64::new(0),
-                held: std::sync::Mutex::new(hashbrown::HashSet::new()),
+                held: Held::default(),
+                next_batch: AtomicU64::new(0),
                 unacked: std::sync::Mutex::new(hashbrown::HashSet::new()),
                 renewed: AtomicU64::new(0),
                 last_timing: std::sync::Mutex::new(Timing {
@@ -236,7 +241,7 @@ impl RedisStore {
             received: self.inner.fan_in.received.load(Relaxed),
             unreadable_events: self.inner.fan_in.unreadable.load(Relaxed),
             event_gaps: self.inner.fan_in.gaps.load(Relaxed),
-            held: self.inner.held().len() as u64,
+            held: self.inner.held.len() as u64,
             renewed: self.inner.renewed.load(Relaxed),
         }
     }
@@ -323,26 +328,18 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, hashbrown::HashSet<Claim>> {
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A new batch id, unique across replicas.
+    fn batch_id(&self) -> String {
+        format!(
+            "{}.{}",
+            self.fan_in.replica,
+            self.next_batch.fetch_add(1, Relaxed)
+        )
     }
 
-    fn hold<'a>(&self, claims: impl IntoIterator<Item = &'a Claim>) {
-        let mut held = self.held();
-        for claim in claims {
-            held.insert(claim.clone());
-        }
-    }
-
-    /// Renews the lease of every claim held, one script call per shard.
+    /// Renews the lease of every batch held, one script call per shard.
     async fn renew(&self) -> Result<(), StoreError> {
-        let held: Vec<Claim> = self.held().iter().cloned().collect();
-        if held.is_empty() {
-            return Ok(());
-        }
-        let by_shard = self.by_shard(&held)?;
+        let by_shard = self.held.renewable(self.layout.shard_count());
         let lease = ms(self.settings.lease);
         let calls = by_shard
             .iter()
@@ -352,7 +349,7 @@ impl Inner {
                 let mut invocation = self.scripts.renew.key(&self.layout.shard(shard).leases);
                 invocation.arg(lease);
                 for id in ids {
-                    invocation.arg(*id);
+                    invocation.arg(id);
                 }
                 async move { (shard, self.call(shard, &invocation).await) }
             });
@@ -362,15 +359,15 @@ impl Inner {
                 Ok(reply) => {
                     self.renewed
                         .fetch_add(by_shard[shard].len() as u64, Relaxed);
-                    let mut held = self.held();
                     for i in 1..reply.len() {
-                        let lost = reply::claim_of(shard, reply.text(i)?);
+                        let lost = reply.text(i)?;
                         tracing::warn!(
                             target: "timeout",
-                            claim = %lost.0,
-                            "a claim this replica works on is no longer leased to it"
+                            shard,
+                            batch = %lost,
+                            "claims this replica works on are no longer leased to it"
                         );
-                        held.remove(&lost);
+                        self.held.lost(shard, lost);
                     }
                 }
                 Err(err) => {
@@ -379,19 +376,6 @@ impl Inner {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// The ids of `claims`, by shard.
-    fn by_shard<'a>(&self, claims: &'a [Claim]) -> Result<Vec<Vec<&'a str>>, StoreError> {
-        let mut by_shard: Vec<Vec<&str>> =
-            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
-        for claim in claims {
-            match reply::parse_claim(claim) {
-                Some((shard, id)) if shard < by_shard.len() => by_shard[shard].push(id),
-                _ => return Err(corrupt(format!("{claim:?} is not a claim of this store"))),
-            }
-        }
-        Ok(by_shard)
     }
 
     fn error(&self, err: RedisError) -> StoreError {
@@ -469,6 +453,12 @@ impl Inner {
         let keys = self.layout.shard(shard);
         let member = escape(t.key);
         let session = escape(t.session);
+        // The user is stored only when it is not the key itself.
+        let user = if t.user == t.key {
+            Cow::Borrowed("")
+        } else {
+            escape(t.user)
+        };
         let cached = self.cache.knows(t.key, t.session);
         let pending = self.cache.take_pending(t.key);
         let age = match (pending, self.clock.of_shard(shard).now()) {
@@ -477,21 +467,18 @@ impl Inner {
         };
         let timeout = ms(t.timeout);
         let warn = ms(t.timing.warn_before);
-        let hash = format!("{}{member}", keys.hash_prefix);
-        let gone = format!("{}{session}", keys.gone_prefix);
-        let dead = format!("{}{member}", keys.dead_prefix);
         let (known, candidate) = self.epochs.expected(shard);
-        let mut invocation = self.scripts.touch.key(&hash);
+        let batch = format!("x:{}", self.batch_id());
+        let mut invocation = self.scripts.touch.key(&keys.records);
         invocation
             .key(&keys.due)
             .key(&keys.leases)
             .key(&keys.claims)
-            .key(&gone)
+            .key(&keys.gone)
             .key(&keys.epoch)
-            .key(&dead)
+            .key(&keys.dead)
             .arg(&*member)
-            .arg(t.key)
-            .arg(t.user)
+            .arg(&*user)
             .arg(&*session)
             .arg(u8::from(t.kind == RequestKind::Activity))
             .arg(timeout)
@@ -499,14 +486,14 @@ impl Inner {
             .arg(warn)
             .arg(ms(t.timing.remember))
             .arg(ms(self.settings.lease))
-            .arg(&keys.gone_prefix)
             .arg(age)
             .arg(&known)
             .arg(&candidate)
             .arg(u8::from(t.login))
             .arg(u8::from(cached))
             .arg(u8::from(self.settings.retrack_after_loss))
-            .arg(t.timing.max_sessions);
+            .arg(t.timing.max_sessions)
+            .arg(&batch);
         let reply = match self.call(shard, &invocation).await {
             Ok(reply) => reply,
             Err(err) => {
@@ -520,6 +507,12 @@ impl Inner {
             self.state_changed(shard, loss, t.timing).await;
             return Ok(None);
         }
+        let claimed = |batch: usize, line: usize| -> Result<Expired, StoreError> {
+            match batches::read_line(shard, reply.text(batch)?, reply.text(line)?)? {
+                Event::Expiry(expired) => Ok(expired),
+                Event::Warning(_) => Err(corrupt("the touch script claimed a warning")),
+            }
+        };
         Ok(Some(match reply.text(1)? {
             "L" => {
                 let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
@@ -551,15 +544,15 @@ impl Inner {
             }
             "X" => {
                 self.cache.forget(t.key, None);
-                let expired = reply::expired(reply.text(2)?, shard, reply.text(3)?)?;
-                self.hold(&expired.claim);
+                let expired = claimed(2, 3)?;
+                self.held.hold(&expired.claim);
                 self.mark_gone_elsewhere(&expired, t.timing).await;
                 TouchOutcome::Expired(expired)
             }
             "N" => {
                 let (deadline, absolute) = (reply.uint(2)?, reply.uint(3)?);
-                let expired = reply::expired(reply.text(4)?, shard, reply.text(5)?)?;
-                self.hold(&expired.claim);
+                let expired = claimed(4, 5)?;
+                self.held.hold(&expired.claim);
                 self.cache.forget(t.key, None);
                 self.cache
                     .confirm(t.key, t.user, t.session, deadline, absolute, timeout);
@@ -578,32 +571,42 @@ impl Inner {
     /// that carries only the session id looks (the claim script marked them
     /// in the key's shard, atomically with the claim).
     pub(crate) async fn mark_gone_elsewhere(&self, expired: &Expired, timing: Timing) {
+        self.mark_all_gone_elsewhere([expired], timing).await;
+    }
+
+    /// [`Inner::mark_gone_elsewhere`] for many logouts: one call per shard.
+    async fn mark_all_gone_elsewhere<'a>(
+        &self,
+        expired: impl IntoIterator<Item = &'a Expired>,
+        timing: Timing,
+    ) {
         let remember = ms(timing.remember);
         if remember == 0 {
             return;
         }
-        let key_shard = self.layout.shard_of(&expired.key);
-        let writes = expired.sessions.iter().filter_map(|session| {
-            let shard = self.layout.shard_of(session);
-            (shard != key_shard).then(|| {
-                let marker = format!(
-                    "{}{}",
-                    self.layout.shard(shard).gone_prefix,
-                    escape(session)
-                );
-                let mut conn = self.conn.clone();
-                async move {
-                    let result: Result<(), RedisError> = redis::cmd("SET")
-                        .arg(marker)
-                        .arg(1)
-                        .arg("PX")
-                        .arg(remember)
-                        .query_async(&mut conn)
-                        .await;
-                    result
+        let mut by_shard: Vec<Vec<Cow<'_, str>>> =
+            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
+        for expired in expired {
+            let key_shard = self.layout.shard_of(&expired.key);
+            for session in &expired.sessions {
+                let shard = self.layout.shard_of(session);
+                if shard != key_shard {
+                    by_shard[shard].push(escape(session));
                 }
-            })
-        });
+            }
+        }
+        let writes = by_shard
+            .iter()
+            .enumerate()
+            .filter(|(_, sessions)| !sessions.is_empty())
+            .map(|(shard, sessions)| {
+                let mut invocation = self.scripts.mark_gone.key(&self.layout.shard(shard).gone);
+                invocation.arg(remember);
+                for session in sessions {
+                    invocation.arg(&**session);
+                }
+                async move { self.call(shard, &invocation).await }
+            });
         for result in join_all(writes).await {
             if let Err(err) = result {
                 self.log_background(&format!(
@@ -612,6 +615,14 @@ impl Inner {
                 ));
             }
         }
+    }
+
+    /// Whether `session` is marked timed out or ended, in its own shard.
+    async fn session_gone(&self, session: &str) -> Result<bool, StoreError> {
+        let shard = self.layout.shard_of(session);
+        let mut invocation = self.scripts.gone.key(&self.layout.shard(shard).gone);
+        invocation.arg(&*escape(session));
+        Ok(self.call(shard, &invocation).await?.int(1)? == 1)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
@@ -635,16 +646,13 @@ impl Inner {
                 let keys = self.layout.shard(shard);
                 let now = self.clock.of_shard(shard).now().unwrap_or(0);
                 let (known, candidate) = self.epochs.expected(shard);
-                let mut invocation = self.scripts.flush.key(&keys.due);
-                invocation
-                    .key(&keys.epoch)
-                    .arg(&keys.hash_prefix)
-                    .arg(&known)
-                    .arg(&candidate);
+                let mut invocation = self.scripts.flush.key(&keys.records);
+                invocation.key(&keys.epoch).arg(&known).arg(&candidate);
                 for activity in &batch {
                     invocation
                         .arg(&*escape(&activity.key))
-                        .arg(now.saturating_sub(activity.at));
+                        .arg(now.saturating_sub(activity.at))
+                        .arg(activity.timeout);
                 }
                 let result = self.call(shard, &invocation).await;
                 (shard, batch, result)
@@ -709,16 +717,17 @@ impl Inner {
             .key(&keys.leases)
             .key(&keys.claims)
             .key(&keys.epoch)
+            .key(&keys.records)
+            .key(&keys.gone)
+            .key(&keys.dead)
             .arg(limit)
             .arg(ms(timing.warn_before))
             .arg(ms(timing.remember))
             .arg(ms(self.settings.lease))
-            .arg(&keys.hash_prefix)
-            .arg(&keys.gone_prefix)
             .arg(&known)
             .arg(&candidate)
-            .arg(&keys.dead_prefix)
-            .arg(u8::from(self.settings.retrack_after_loss));
+            .arg(u8::from(self.settings.retrack_after_loss))
+            .arg(self.batch_id());
         let reply = self.call(shard, &invocation).await?;
         if let Some(loss) = Loss::of(&reply)? {
             self.state_changed(shard, loss, timing).await;
@@ -731,51 +740,75 @@ impl Inner {
         hint.next
             .store(u64::try_from(reply.int(1)?).unwrap_or(u64::MAX), Relaxed);
         let now = reply.server_time()?;
-        let mut out = Vec::with_capacity(reply.len().saturating_sub(2) / 3);
-        let mut unreadable = Vec::new();
-        for i in (2..reply.len()).step_by(3) {
-            let (kind, event, id) = (reply.text(i)?, reply.text(i + 1)?, reply.text(i + 2)?);
-            let due = match kind {
-                "w" => reply::warning(event, shard, id).map(Due::Warning),
-                "l" => crate::state_loss::evicted(event, now).map(Due::Expiry),
-                _ => reply::expired(event, shard, id).map(Due::Expiry),
-            };
-            match due {
-                Ok(due) => out.push(due),
-                // One unreadable event must not hold its shard: it is set
-                // aside, and the rest are handled.
-                Err(err) => unreadable.push((id.to_owned(), event.to_owned(), err)),
+        let mut out = Vec::new();
+        for i in (2..reply.len()).step_by(2) {
+            let (batch, text) = (reply.text(i)?, reply.text(i + 1)?);
+            if batch.is_empty() {
+                // Due keys whose record was gone: evicted, logged out.
+                for member in text.split_whitespace() {
+                    out.push(Due::Expiry(crate::state_loss::evicted(member, now)?));
+                }
+                continue;
             }
-        }
-        if !unreadable.is_empty() {
-            self.set_aside(shard, unreadable).await;
+            let mut unreadable = Vec::new();
+            let mut held = Vec::new();
+            let mut readable = 0;
+            for line in text.lines() {
+                // One unreadable line must not hold its shard: it is set
+                // aside, and the rest are handled.
+                match batches::read_line(shard, batch, line) {
+                    Ok(Event::Expiry(expired)) => {
+                        readable += 1;
+                        held.extend(expired.claim.clone());
+                        out.push(Due::Expiry(expired));
+                    }
+                    Ok(Event::Warning(warning)) => {
+                        readable += 1;
+                        out.push(Due::Warning(warning));
+                    }
+                    Err(err) => unreadable.push((line.to_owned(), err)),
+                }
+            }
+            self.held.hold(&held);
+            if !unreadable.is_empty() {
+                self.set_aside(shard, batch, unreadable, readable == 0)
+                    .await;
+            }
         }
         Ok(out)
     }
 
-    /// Moves unreadable claimed events out of the claim tables into the
-    /// shard's `bad` hash, where an operator can read them, and logs each.
-    async fn set_aside(&self, shard: usize, unreadable: Vec<(String, String, StoreError)>) {
+    /// Copies unreadable claimed lines into the shard's `bad` hash, where an
+    /// operator can read them, and logs each. They go from the claim table
+    /// with the rest of their batch; a batch of nothing else goes now.
+    async fn set_aside(
+        &self,
+        shard: usize,
+        batch: &str,
+        unreadable: Vec<(String, StoreError)>,
+        nothing_else: bool,
+    ) {
         let keys = self.layout.shard(shard);
-        let bad = format!("{}:bad", &keys.due[..keys.due.len() - ":due".len()]);
-        for (id, event, err) in unreadable {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (n, (line, err)) in unreadable.iter().enumerate() {
             tracing::error!(
                 target: "timeout",
                 shard,
-                id = %timeout_core::audit::Escaped(&id),
-                "set aside an unreadable claimed event ({err}); it is kept in {bad}"
+                batch = %timeout_core::audit::Escaped(batch),
+                "set aside an unreadable claimed event ({err}); it is kept in {}",
+                keys.bad
             );
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .hset(&bad, &id, &event)
-                .zrem(&keys.leases, &id)
-                .hdel(&keys.claims, &id);
-            let moved: Result<(), RedisError> = pipe.query_async(&mut self.conn.clone()).await;
-            if let Err(err) = moved {
-                self.log_background(&format!(
-                    "could not set aside an unreadable event of shard {shard}: {err}"
-                ));
-            }
+            pipe.hset(&keys.bad, format!("{batch}#{n}"), line);
+        }
+        if nothing_else {
+            pipe.zrem(&keys.leases, batch).hdel(&keys.claims, batch);
+        }
+        let moved: Result<(), RedisError> = pipe.query_async(&mut self.conn.clone()).await;
+        if let Err(err) = moved {
+            self.log_background(&format!(
+                "could not set aside an unreadable event of shard {shard}: {err}"
+            ));
         }
     }
 
@@ -834,13 +867,17 @@ impl Inner {
         // Logouts are held (their leases renewed) until acknowledged;
         // warnings are not: one not acknowledged (its event could not be
         // sent) is claimed again after its short lease.
-        for due in &out {
-            if let Due::Expiry(expired) = due {
-                self.hold(&expired.claim);
-                self.cache.forget(&expired.key, None);
-                self.mark_gone_elsewhere(expired, timing).await;
-            }
+        let expired: Vec<&Expired> = out
+            .iter()
+            .filter_map(|due| match due {
+                Due::Expiry(expired) => Some(expired),
+                _ => None,
+            })
+            .collect();
+        for expired in &expired {
+            self.cache.forget(&expired.key, None);
         }
+        self.mark_all_gone_elsewhere(expired, timing).await;
         if let Some(lost) = self.epochs.take_report(&self.settings.what)
             && self.claim_report(&lost).await
         {
@@ -860,32 +897,40 @@ impl Inner {
     }
 
     async fn ack(&self, claims: &[Claim]) -> Result<(), StoreError> {
-        let by_shard = self.by_shard(claims)?;
+        let plan = self.held.plan(claims)?;
+        let mut by_shard: Vec<Vec<&batches::Ack>> =
+            (0..self.layout.shard_count()).map(|_| Vec::new()).collect();
+        for ack in &plan {
+            match by_shard.get_mut(ack.shard) {
+                Some(acks) => acks.push(ack),
+                None => {
+                    return Err(corrupt(format!(
+                        "a claim of shard {} acknowledged",
+                        ack.shard
+                    )));
+                }
+            }
+        }
         let calls = by_shard
             .iter()
             .enumerate()
-            .filter(|(_, ids)| !ids.is_empty())
-            .map(|(shard, ids)| {
+            .filter(|(_, acks)| !acks.is_empty())
+            .map(|(shard, acks)| {
                 let keys = self.layout.shard(shard);
                 let mut invocation = self.scripts.ack.key(&keys.leases);
                 invocation.key(&keys.claims);
-                for id in ids {
-                    invocation.arg(*id);
+                for ack in acks {
+                    invocation.arg(&ack.batch).arg(ack.what());
                 }
-                async move { self.call(shard, &invocation).await }
+                async move { (shard, self.call(shard, &invocation).await) }
             });
         // Shards are independent: one round trip for all of them. A shard
-        // whose acknowledgement failed keeps its claims held (renewed, so no
-        // other replica runs them again) and is acknowledged again by the
-        // lease task until Redis takes it.
+        // whose acknowledgement failed keeps its batches held (renewed, so
+        // no other replica runs them again) and is acknowledged again by
+        // the lease task until Redis takes it.
         let mut first_error = None;
         let mut done = Vec::new();
-        for ((shard, _), reply) in by_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, ids)| !ids.is_empty())
-            .zip(join_all(calls).await)
-        {
+        for (shard, reply) in join_all(calls).await {
             match reply {
                 Ok(_) => done.push(shard),
                 Err(err) => {
@@ -893,12 +938,15 @@ impl Inner {
                 }
             }
         }
-        let mut held = self.held();
+        for ack in &plan {
+            if done.contains(&ack.shard) {
+                self.held.acknowledged(ack);
+            }
+        }
         let mut unacked = self.unacked();
         for claim in claims {
-            let shard = reply::parse_claim(claim).map(|(shard, _)| shard);
+            let shard = batches::parse_claim(claim).map(|(shard, _, _)| shard);
             if shard.is_some_and(|s| done.contains(&s)) {
-                held.remove(claim);
                 unacked.remove(claim);
             } else {
                 unacked.insert(claim.clone());
@@ -956,13 +1004,15 @@ impl Inner {
         }
     }
 
-    fn gone_marker(&self, shard_of: &str, session: &str) -> String {
-        let shard = self.layout.shard_of(shard_of);
-        format!(
-            "{}{}",
-            self.layout.shard(shard).gone_prefix,
-            escape(session)
-        )
+    /// Forgets that `session` timed out, in the shard `shard`.
+    async fn unmark_gone(&self, shard: usize, session: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .conn
+            .clone()
+            .zrem(&self.layout.shard(shard).gone, &*escape(session))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
     }
 }
 
@@ -988,18 +1038,17 @@ impl Store for RedisStore {
     async fn deadline(&self, key: &str, _timing: Timing) -> Result<Option<Timestamp>, StoreError> {
         let inner = &self.inner;
         let shard = inner.layout.shard_of(key);
-        let hash = format!("{}{}", inner.layout.shard(shard).hash_prefix, escape(key));
-        let fields: (Option<u64>, Option<u64>, Option<u64>) = redis::cmd("HMGET")
-            .arg(&hash)
-            .arg(&["l", "t", "a"][..])
-            .query_async(&mut inner.conn.clone())
+        let record: Option<String> = inner
+            .conn
+            .clone()
+            .hget(&inner.layout.shard(shard).records, &*escape(key))
             .await
             .map_err(|e| inner.error(e))?;
-        let (Some(last), Some(timeout), absolute) = fields else {
+        let Some(record) = record else {
             return Ok(None);
         };
-        let absolute = absolute.filter(|a| *a > 0).unwrap_or(u64::MAX);
-        let in_redis = last.saturating_add(timeout).min(absolute);
+        let in_redis = crate::layout::record_deadline(&record)
+            .ok_or_else(|| corrupt(format!("the timeout record {record:?} is not readable")))?;
         // Activity seen here but not flushed yet counts too.
         let local = inner.cache.pending_deadline(key).unwrap_or(0);
         Ok(Some(Timestamp::from_millis(in_redis.max(local))))
@@ -1015,12 +1064,10 @@ impl Store for RedisStore {
         let shard = inner.layout.shard_of(key);
         let keys = inner.layout.shard(shard);
         let member = escape(key);
-        let hash = format!("{}{member}", keys.hash_prefix);
-        let in_key_shard = inner.gone_marker(key, session);
-        let mut invocation = inner.scripts.end_session.key(&hash);
+        let mut invocation = inner.scripts.end_session.key(&keys.records);
         invocation
             .key(&keys.due)
-            .key(&in_key_shard)
+            .key(&keys.gone)
             .arg(&*member)
             .arg(&*escape(session))
             .arg(ms(timing.remember));
@@ -1029,17 +1076,12 @@ impl Store for RedisStore {
         let ended = reply.int(1)? == 1;
         // A request that carries only the session id looks in the session's
         // own shard (on a cluster, maybe another node).
-        let in_own_shard = inner.gone_marker(session, session);
-        if ended && in_own_shard != in_key_shard {
+        let own = inner.layout.shard_of(session);
+        if ended && own != shard {
             let ttl = reply.uint(2)?.max(1);
-            let _: () = redis::cmd("SET")
-                .arg(&in_own_shard)
-                .arg(1)
-                .arg("PX")
-                .arg(ttl)
-                .query_async(&mut inner.conn.clone())
-                .await
-                .map_err(|e| inner.error(e))?;
+            let mut invocation = inner.scripts.mark_gone.key(&inner.layout.shard(own).gone);
+            invocation.arg(ttl).arg(&*escape(session));
+            inner.call(own, &invocation).await?;
         }
         inner.announce_end(key, Some(session)).await;
         Ok(ended)
@@ -1049,10 +1091,8 @@ impl Store for RedisStore {
         let inner = &self.inner;
         let shard = inner.layout.shard_of(key);
         let keys = inner.layout.shard(shard);
-        let member = escape(key);
-        let hash = format!("{}{member}", keys.hash_prefix);
-        let mut invocation = inner.scripts.remove.key(&hash);
-        invocation.key(&keys.due).arg(&*member);
+        let mut invocation = inner.scripts.remove.key(&keys.records);
+        invocation.key(&keys.due).arg(&*escape(key));
         let reply = inner.call(shard, &invocation).await?;
         inner.cache.forget(key, None);
         inner.announce_end(key, None).await;
@@ -1061,26 +1101,18 @@ impl Store for RedisStore {
 
     async fn forget_timed_out(&self, key: &str, session: &str) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let in_key_shard = inner.gone_marker(key, session);
-        let in_own_shard = inner.gone_marker(session, session);
-        let mut conn = inner.conn.clone();
-        // Two deletes, not one: on a cluster the markers may live in
+        let (key_shard, own) = (inner.layout.shard_of(key), inner.layout.shard_of(session));
+        // Two removals, not one: on a cluster the shards may live in
         // different slots.
-        let _: i64 = conn.del(&in_key_shard).await.map_err(|e| inner.error(e))?;
-        if in_own_shard != in_key_shard {
-            let _: i64 = conn.del(&in_own_shard).await.map_err(|e| inner.error(e))?;
+        inner.unmark_gone(key_shard, session).await?;
+        if own != key_shard {
+            inner.unmark_gone(own, session).await?;
         }
         Ok(())
     }
 
     async fn timed_out(&self, session: &str, _now: Timestamp) -> Result<bool, StoreError> {
-        let inner = &self.inner;
-        inner
-            .conn
-            .clone()
-            .exists(inner.gone_marker(session, session))
-            .await
-            .map_err(|e| inner.error(e))
+        self.inner.session_gone(session).await
     }
 
     async fn claim_due(

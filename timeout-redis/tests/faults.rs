@@ -157,22 +157,21 @@ async fn evicted_keys_are_logged_out_not_tracked_afresh() {
             a.tracker.check(Some(user), RequestKind::Activity).await
         ));
     }
-    let keys = redis.command("KEYS *").unwrap();
-    let key_of = |user: &str| {
-        keys.lines()
-            .find(|k| k.ends_with(&format!(":k:{user}")))
-            .unwrap_or_else(|| panic!("no key of {user} in {keys}"))
-            .to_owned()
-    };
-    // Alice's hash is evicted, her due entry stays: a replica that never
+    // Alice's record is evicted, her due entry stays: a replica that never
     // knew her finds that at her next request.
-    redis.command(&format!("DEL {}", key_of("alice"))).unwrap();
-    // Carol's hash and due entry both go: the replica that knew her finds
+    let alice_shard = support::shard_of(&redis, "alice");
+    redis
+        .command(&format!("HDEL {alice_shard}:r alice"))
+        .unwrap();
+    // Carol's record and due entry both go: the replica that knew her finds
     // out when it sends her activity.
-    let carol_key = key_of("carol");
-    let due = format!("{}:due", carol_key.split(":k:").next().unwrap());
-    redis.command(&format!("DEL {carol_key}")).unwrap();
-    redis.command(&format!("ZREM {due} carol")).unwrap();
+    let carol_shard = support::shard_of(&redis, "carol");
+    redis
+        .command(&format!("HDEL {carol_shard}:r carol"))
+        .unwrap();
+    redis
+        .command(&format!("ZREM {carol_shard}:due carol"))
+        .unwrap();
     let b = replica(&redis.url(), "evict", support::policy(60_000, 0)).await;
     let _sweepers = [a.tracker.spawn_sweeper(), b.tracker.spawn_sweeper()];
     assert_eq!(
@@ -352,12 +351,7 @@ async fn an_unreadable_claimed_event_is_set_aside_not_blocking_its_shard() {
     assert!(allowed(
         a.tracker.check(Some(&alice), RequestKind::Activity).await
     ));
-    let keys = redis.command("KEYS *:k:alice").unwrap();
-    let tag = keys
-        .lines()
-        .find_map(|k| k.strip_suffix(":k:alice"))
-        .unwrap_or_else(|| panic!("no key of alice in {keys}"))
-        .to_owned();
+    let tag = support::shard_of(&redis, "alice");
     // Another program (or a bug) left an unreadable claim in alice's shard,
     // its lease long run out.
     redis
@@ -375,7 +369,7 @@ async fn an_unreadable_claimed_event_is_set_aside_not_blocking_its_shard() {
     assert_eq!(a.hooks.counts().get("alice"), Some(&1));
     assert_eq!(
         redis
-            .command(&format!("HEXISTS {tag}:bad x:bogus:1"))
+            .command(&format!("HEXISTS {tag}:bad x:bogus:1#0"))
             .as_deref(),
         Some(":1\r\n"),
         "kept aside for an operator"

@@ -149,6 +149,76 @@ async fn three_replicas_warn_and_log_out_each_user_exactly_once_on_any_socket() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
+    let redis = RedisServer::start();
+    let timing = Timing {
+        warn_before: Duration::ZERO,
+        remember: Duration::from_secs(60),
+        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
+    };
+    // One shard: the three logouts are claimed as one batch.
+    let one_shard = || support::builder(&redis.url(), "part").shards(1);
+    let a = support::replica_on(one_shard(), policy(500, 0), timeout_core::SystemClock).await;
+    for user in ["alice", "bob", "carol"] {
+        assert!(allowed(
+            a.tracker
+                .check(Some(&subject(user, user)), RequestKind::Activity)
+                .await
+        ));
+    }
+    sleep_ms(700).await;
+    let claimed = a
+        .store
+        .claim_due(Timestamp::NEVER, timing, 10)
+        .await
+        .unwrap();
+    let claims: Vec<(String, timeout_core::Claim)> = claimed
+        .iter()
+        .map(|due| match due {
+            timeout_core::Due::Expiry(e) => (e.key.clone(), e.claim.clone().unwrap()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(claims.len(), 3);
+    let batch = |claim: &timeout_core::Claim| claim.0.split('|').nth(1).unwrap().to_owned();
+    assert!(
+        claims.iter().all(|(_, c)| batch(c) == batch(&claims[0].1)),
+        "{claims:?}"
+    );
+    // A handles alice and bob, then dies before carol's hooks finish.
+    let handled: Vec<_> = claims
+        .iter()
+        .filter(|(key, _)| key != "carol")
+        .map(|(_, c)| c.clone())
+        .collect();
+    a.store.ack(&handled).await.unwrap();
+    assert_eq!(a.store.stats().held, 1);
+    drop(a);
+    let b = support::replica_on(one_shard(), policy(500, 0), timeout_core::SystemClock).await;
+    sleep_ms(2_200).await; // the lease is 2 s
+    let again = b
+        .store
+        .claim_due(Timestamp::NEVER, timing, 10)
+        .await
+        .unwrap();
+    let carol = &claims.iter().find(|(key, _)| key == "carol").unwrap().1;
+    match &again[..] {
+        [timeout_core::Due::Expiry(e)] => {
+            assert_eq!(e.key, "carol");
+            assert_eq!(e.claim.as_ref(), Some(carol), "the same run id");
+        }
+        other => panic!("only carol's logout is run again: {other:?}"),
+    }
+    b.store.ack(&[carol.clone()]).await.unwrap();
+    assert_eq!(b.store.stats().held, 0);
+    assert_eq!(
+        redis.command("HLEN {part:0}:claim").as_deref(),
+        Some(":0\r\n"),
+        "nothing is left claimed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
     let redis = RedisServer::start();
     let timing = Timing {
@@ -334,11 +404,10 @@ async fn user_names_and_session_ids_never_reach_key_syntax() {
         a.tracker.check(Some(&odd), RequestKind::Activity).await
     ));
     let keys = redis.command("KEYS *").unwrap();
-    assert!(
-        !keys.contains("evil}") && !keys.contains('\u{e9}'),
-        "{keys}"
-    );
-    assert!(keys.contains("%7Bevil%7D%3Auser%20%2A%C3%A9"), "{keys}");
+    // Names live inside the shard's hashes, never in key names.
+    assert!(!keys.contains("evil") && !keys.contains('\u{e9}'), "{keys}");
+    // The user is the key (scope by user): one member, escaped.
+    support::shard_of(&redis, "%7Bevil%7D%3Auser%20%2A%C3%A9");
     sleep_ms(700).await;
     let report = a.tracker.sweep().await.unwrap();
     assert_eq!(report.logouts, 1);
@@ -453,16 +522,17 @@ async fn a_flood_of_logins_of_one_user_stays_bounded_in_redis() {
         }
     }
     assert_eq!(refused, 290);
-    let keys = redis.command("KEYS *:k:mallory").unwrap();
-    let hash = keys
+    let shard = support::shard_of(&redis, "mallory");
+    let record = redis
+        .command(&format!("HGET {shard}:r mallory"))
+        .unwrap_or_default();
+    // The record's last field lists the sessions.
+    let sessions = record
         .lines()
-        .find(|l| l.ends_with(":k:mallory"))
-        .unwrap_or_else(|| panic!("{keys}"));
-    // Six fields of the key's own and one per session.
-    assert_eq!(
-        redis.command(&format!("HLEN {hash}")).as_deref(),
-        Some(":16\r\n")
-    );
+        .nth(1)
+        .and_then(|r| r.rsplit(',').next())
+        .unwrap_or_else(|| panic!("no record of mallory: {record:?}"));
+    assert_eq!(sessions.split(' ').count(), 10, "{record}");
     assert!(allowed(
         tracker
             .check(Some(&subject("flood0", "mallory")), RequestKind::Activity)

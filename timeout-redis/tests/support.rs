@@ -203,3 +203,19 @@ pub async fn assert_refused_everywhere<'a>(
 pub fn allowed(decision: Decision) -> bool {
     matches!(decision, Decision::Allowed { .. })
 }
+
+/// The hash tag of the shard whose records hash holds `member`, e.g.
+/// `{evict:3}`: where a test reaches into the store's keys.
+pub fn shard_of(redis: &test_redis::RedisServer, member: &str) -> String {
+    let keys = redis.command("KEYS *:r").unwrap_or_default();
+    keys.lines()
+        .filter_map(|line| line.strip_suffix(":r"))
+        .find(|tag| {
+            redis
+                .command(&format!("HEXISTS {tag}:r {member}"))
+                .as_deref()
+                == Some(":1\r\n")
+        })
+        .unwrap_or_else(|| panic!("no record of {member} in {keys}"))
+        .to_owned()
+}

@@ -1,9 +1,10 @@
-//! The timeout at scale, on the memory store or on Redis.
+//! The timeout at scale, on the memory store, on Redis or on a Redis Cluster.
 //!
 //! ```text
-//! scale-bench sweep --store memory|redis [--redis URL] [--keys 1000000] [--due 10000] [--shards 16]
-//! scale-bench lateness --store memory|redis [--redis URL] [--keys 100000]
-//!     [--spread-seconds 60] [--timeout-seconds 10] [--warn-seconds 5]
+//! scale-bench sweep --store memory|redis [--redis URL | --cluster MASTERS] [--keys 1000000]
+//!     [--due 10000] [--shards 16] [--rounds 3]
+//! scale-bench lateness --store memory|redis [--redis URL | --cluster MASTERS] [--keys 100000]
+//!     [--tracked 0] [--spread-seconds 60] [--timeout-seconds 10] [--warn-seconds 5]
 //! ```
 //! - `sweep`: tracks `--keys` keys, `--due` of them with a 2-second timeout
 //!   and the rest with an hour, each due key with an open subscription (a
@@ -11,17 +12,23 @@
 //!   deliver every due logout (hooks run and claims acknowledged), checks
 //!   every subscription got its logout, and reports memory per tracked key:
 //!   the process's resident set for the memory store, Redis `used_memory`
-//!   for Redis.
-//! - `lateness`: `--keys` users become active one after another over
-//!   `--spread-seconds` and then go idle, so their deadlines spread over as
-//!   long; the sweeper (every 100 ms, the default) delivers warnings and
-//!   logouts to subscriptions, and the bench reports how late each arrived:
+//!   (summed over the masters of a cluster) for Redis. Each of `--rounds`
+//!   rounds tracks `--due` new keys and sweeps them again, so the sweep is
+//!   timed several times in one process; the summary gives min, median and
+//!   max.
+//! - `lateness`: `--tracked` keys are tracked with an hour to go, then
+//!   `--keys` users become active one after another over `--spread-seconds`
+//!   and go idle, so their deadlines spread over as long; the sweeper
+//!   (every 100 ms, the default) delivers warnings and logouts to
+//!   subscriptions, and the bench reports how late each arrived:
 //!   delivered-at minus the deadline (the warning's: deadline minus the
 //!   warning time), p50/p99/max. On Redis, two replicas share the store:
 //!   one takes the requests, the other holds the subscriptions, and both
 //!   sweep, so each event crosses the Redis event stream.
 //!
-//! Use a Redis of its own: the bench flushes the database first.
+//! `--cluster N` starts a Redis Cluster of its own with N masters (with
+//! `redis-server` and `redis-cli` from the Debian packages); `--redis URL`
+//! must be a Redis of its own: the bench flushes the database first.
 
 use std::{
     process::ExitCode,
@@ -39,8 +46,9 @@ use timeout_core::{
 };
 use timeout_redis::RedisStore;
 
-const USAGE: &str = "usage: scale-bench sweep|lateness --store memory|redis [--redis URL] \
-    [--keys N] [--due N] [--shards N] [--spread-seconds N] [--timeout-seconds N] [--warn-seconds N]";
+const USAGE: &str = "usage: scale-bench sweep|lateness --store memory|redis \
+    [--redis URL | --cluster MASTERS] [--keys N] [--due N] [--shards N] [--rounds N] \
+    [--tracked N] [--spread-seconds N] [--timeout-seconds N] [--warn-seconds N]";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -58,9 +66,13 @@ struct Args {
     mode: Mode,
     store: StoreKind,
     redis: String,
+    /// Masters of a cluster of the bench's own; 0 for none.
+    cluster: usize,
     keys: Option<u64>,
     due: u64,
     shards: u16,
+    rounds: u32,
+    tracked: u64,
     spread: Duration,
     timeout: Duration,
     warn: Duration,
@@ -78,9 +90,12 @@ fn parse() -> Result<Args, String> {
         mode,
         store: StoreKind::Memory,
         redis: String::new(),
+        cluster: 0,
         keys: None,
         due: 10_000,
         shards: 16,
+        rounds: 3,
+        tracked: 0,
         spread: Duration::from_secs(60),
         timeout: Duration::from_secs(10),
         warn: Duration::from_secs(5),
@@ -101,20 +116,40 @@ fn parse() -> Result<Args, String> {
                 }
             }
             "--redis" => args.redis = value.clone(),
+            "--cluster" => {
+                args.cluster = usize::try_from(number()?)
+                    .ok()
+                    .filter(|n| (3..=16).contains(n))
+                    .ok_or("--cluster: 3 to 16 masters")?
+            }
             "--keys" => args.keys = Some(number()?),
             "--due" => args.due = number()?,
             "--shards" => {
                 args.shards =
                     u16::try_from(number()?).map_err(|_| "--shards: at most 1024".to_owned())?
             }
+            "--rounds" => {
+                args.rounds = u32::try_from(number()?)
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or("--rounds: 1 to 100")?
+            }
+            "--tracked" => args.tracked = number()?,
             "--spread-seconds" => args.spread = Duration::from_secs(number()?),
             "--timeout-seconds" => args.timeout = Duration::from_secs(number()?),
             "--warn-seconds" => args.warn = Duration::from_secs(number()?),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
-    if args.store == StoreKind::Redis && args.redis.is_empty() {
-        return Err("--store redis needs --redis URL (a Redis of its own: it is flushed)".into());
+    if args.store == StoreKind::Redis && args.redis.is_empty() && args.cluster == 0 {
+        return Err(
+            "--store redis needs --redis URL (a Redis of its own: it is flushed) or \
+             --cluster MASTERS"
+                .into(),
+        );
+    }
+    if args.store == StoreKind::Memory && (args.cluster > 0 || !args.redis.is_empty()) {
+        return Err("--redis and --cluster go with --store redis".into());
     }
     if args.mode == Mode::Sweep && args.due > args.keys() {
         return Err("--due cannot exceed --keys".into());
@@ -134,6 +169,56 @@ impl Args {
     }
 }
 
+/// Where the Redis store lives: the URLs of its node (one) or masters.
+struct RedisTarget {
+    nodes: Vec<String>,
+    cluster: bool,
+    /// Keeps the bench's own cluster running.
+    _own: Option<test_redis::RedisCluster>,
+}
+
+impl RedisTarget {
+    fn of(args: &Args) -> RedisTarget {
+        if args.cluster > 0 {
+            let own = test_redis::RedisCluster::start(args.cluster);
+            RedisTarget {
+                nodes: own.urls(),
+                cluster: true,
+                _own: Some(own),
+            }
+        } else {
+            RedisTarget {
+                nodes: vec![args.redis.clone()],
+                cluster: false,
+                _own: None,
+            }
+        }
+    }
+
+    async fn store(&self, args: &Args, prefix: &str) -> Result<RedisStore, String> {
+        let builder = if self.cluster {
+            RedisStore::cluster(self.nodes.clone())
+        } else {
+            RedisStore::builder(&self.nodes[0])
+        };
+        builder
+            .prefix(prefix)
+            .shards(args.shards)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A connection to each node (each master of a cluster).
+    async fn nodes(&self) -> Result<Vec<redis::aio::MultiplexedConnection>, String> {
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            out.push(connection(node).await?);
+        }
+        Ok(out)
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse() {
@@ -143,9 +228,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let target = (args.store == StoreKind::Redis).then(|| RedisTarget::of(&args));
     let result = match args.mode {
-        Mode::Sweep => sweep(&args).await,
-        Mode::Lateness => lateness(&args).await,
+        Mode::Sweep => sweep(&args, target.as_ref()).await,
+        Mode::Lateness => lateness(&args, target.as_ref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,8 +251,9 @@ async fn connection(redis: &str) -> Result<redis::aio::MultiplexedConnection, St
 }
 
 async fn flush_all(conn: &mut redis::aio::MultiplexedConnection) -> Result<(), String> {
+    // Synchronously: memory freed lazily would spoil the bytes per key.
     redis::cmd("FLUSHALL")
-        .arg("ASYNC")
+        .arg("SYNC")
         .query_async::<()>(conn)
         .await
         .map_err(|e| e.to_string())
@@ -185,38 +272,57 @@ async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Resu
 }
 
 /// Calls and server time per command since the last `CONFIG RESETSTAT`,
-/// busiest first: where Redis spent a sweep.
+/// summed over the nodes, busiest first: where Redis spent a sweep.
 async fn redis_command_times(
-    conn: &mut redis::aio::MultiplexedConnection,
+    nodes: &mut [redis::aio::MultiplexedConnection],
 ) -> Result<String, String> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut rows: Vec<(u64, String)> = info
-        .lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+    let mut totals: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for conn in nodes.iter_mut() {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        for line in info.lines() {
+            let Some((name, stats)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
             let field = |wanted: &str| {
                 stats.split(',').find_map(|kv| {
                     let (k, v) = kv.split_once('=')?;
                     (k == wanted).then(|| v.parse::<u64>().ok()).flatten()
                 })
             };
-            let (calls, usec) = (field("calls")?, field("usec")?);
-            Some((
-                usec,
-                format!("{name} {calls} calls {:.1} ms", usec as f64 / 1000.0),
-            ))
-        })
-        .collect();
-    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+            if let (Some(calls), Some(usec)) = (field("calls"), field("usec")) {
+                let total = totals.entry(name.to_owned()).or_default();
+                total.0 += calls;
+                total.1 += usec;
+            }
+        }
+    }
+    let mut rows: Vec<(String, (u64, u64))> = totals.into_iter().collect();
+    rows.sort_by_key(|(_, (_, usec))| std::cmp::Reverse(*usec));
     Ok(rows
         .into_iter()
-        .map(|(_, row)| row)
+        .map(|(name, (calls, usec))| format!("{name} {calls} calls {:.1} ms", usec as f64 / 1000.0))
         .collect::<Vec<_>>()
         .join(", "))
+}
+
+async fn reset_command_stats(
+    nodes: &mut [redis::aio::MultiplexedConnection],
+) -> Result<(), String> {
+    for conn in nodes {
+        redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async::<()>(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// This process's resident set in bytes (Linux `/proc/self/status`, which
@@ -232,82 +338,79 @@ fn resident_bytes() -> Result<u64, String> {
         .ok_or_else(|| "/proc/self/status has no VmRSS line".to_owned())
 }
 
-/// Where memory per key is read: the process or the Redis server.
+/// Where memory per key is read: the process or the Redis nodes.
 enum Memory {
     Process,
-    Redis(redis::aio::MultiplexedConnection),
+    Redis(Vec<redis::aio::MultiplexedConnection>),
 }
 
 impl Memory {
     async fn used(&mut self) -> Result<u64, String> {
         match self {
             Memory::Process => resident_bytes(),
-            Memory::Redis(conn) => redis_used_memory(conn).await,
+            Memory::Redis(nodes) => {
+                let mut sum = 0;
+                for conn in nodes {
+                    sum += redis_used_memory(conn).await?;
+                }
+                Ok(sum)
+            }
         }
     }
 
     fn what(&self) -> &'static str {
         match self {
             Memory::Process => "process resident set",
+            Memory::Redis(nodes) if nodes.len() > 1 => "Redis used_memory of all masters",
             Memory::Redis(_) => "Redis used_memory",
         }
     }
 }
 
-async fn redis_store(args: &Args, prefix: &str) -> Result<RedisStore, String> {
-    RedisStore::builder(&args.redis)
-        .prefix(prefix)
-        .shards(args.shards)
-        .connect()
-        .await
-        .map_err(|e| e.to_string())
+/// The store under test and where its memory is read; Redis is flushed.
+async fn store_of(
+    args: &Args,
+    target: Option<&RedisTarget>,
+    prefix: &str,
+) -> Result<(Arc<dyn Store>, Memory), String> {
+    match target {
+        None => Ok((Arc::new(MemoryStore::new()), Memory::Process)),
+        Some(target) => {
+            let mut nodes = target.nodes().await?;
+            for conn in &mut nodes {
+                flush_all(conn).await?;
+            }
+            Ok((
+                Arc::new(target.store(args, prefix).await?),
+                Memory::Redis(nodes),
+            ))
+        }
+    }
 }
 
 fn user(prefix: &str, i: u64) -> String {
     format!("{prefix}{i:07}")
 }
 
-async fn sweep(args: &Args) -> Result<(), String> {
-    let keys = args.keys();
-    let (store, mut memory): (Arc<dyn Store>, Memory) = match args.store {
-        StoreKind::Memory => (Arc::new(MemoryStore::new()), Memory::Process),
-        StoreKind::Redis => {
-            let mut conn = connection(&args.redis).await?;
-            flush_all(&mut conn).await?;
-            (
-                Arc::new(redis_store(args, "sweep").await?),
-                Memory::Redis(conn),
-            )
-        }
-    };
-    let empty = memory.used().await?;
-    let timing = Timing {
-        warn_before: Duration::ZERO,
-        remember: Duration::from_secs(3600),
-        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-    };
-    let short = Duration::from_secs(2);
-    let started = Instant::now();
+/// Tracks the keys `names` with `timeout`, 256 at a time.
+async fn fill(
+    store: &Arc<dyn Store>,
+    names: impl Iterator<Item = String>,
+    timeout: Duration,
+    timing: Timing,
+) -> Result<(), String> {
     let failures = AtomicU64::new(0);
-    // The never-due keys first, then the due ones, so the due keys' deadlines
-    // lie close together after the fill.
-    stream::iter((args.due..keys).chain(0..args.due))
-        .for_each_concurrent(256, |i| {
-            let store = &store;
+    stream::iter(names)
+        .for_each_concurrent(256, |name| {
             let failures = &failures;
             async move {
-                let name = user("user", i);
                 let touch = Touch {
                     key: &name,
                     user: &name,
                     session: &name,
                     kind: RequestKind::Activity,
                     now: SystemClock.now(),
-                    timeout: if i < args.due {
-                        short
-                    } else {
-                        Duration::from_secs(3600)
-                    },
+                    timeout,
                     absolute_lifetime: None,
                     timing,
                     login: false,
@@ -318,11 +421,35 @@ async fn sweep(args: &Args) -> Result<(), String> {
             }
         })
         .await;
-    let fill_time = started.elapsed();
-    let failed = failures.load(Ordering::Relaxed);
-    if failed > 0 {
-        return Err(format!("{failed} touches failed"));
+    match failures.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        failed => Err(format!("{failed} touches failed")),
     }
+}
+
+async fn sweep(args: &Args, target: Option<&RedisTarget>) -> Result<(), String> {
+    let keys = args.keys();
+    let (store, mut memory) = store_of(args, target, "sweep").await?;
+    let empty = memory.used().await?;
+    let timing = Timing {
+        warn_before: Duration::ZERO,
+        remember: Duration::from_secs(3600),
+        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
+    };
+    let short = Duration::from_secs(2);
+    let started = Instant::now();
+    // The never-due keys first, then the due ones, so the due keys'
+    // deadlines lie close together after the fill.
+    let round_keys = |round: u32| (0..args.due).map(move |i| user(&format!("due{round}-"), i));
+    fill(
+        &store,
+        (0..keys - args.due).map(|i| user("idle", i)),
+        Duration::from_secs(3600),
+        timing,
+    )
+    .await?;
+    fill(&store, round_keys(0), short, timing).await?;
+    let fill_time = started.elapsed();
     let full = memory.used().await?;
     let per_key = full.saturating_sub(empty) as f64 / keys as f64;
     println!(
@@ -340,64 +467,76 @@ async fn sweep(args: &Args) -> Result<(), String> {
     let hooks = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&hooks);
     let tracker = Tracker::builder(policy)
-        .store(store)
+        .store(Arc::clone(&store))
         .hook(hook_fn("count", move |_| {
             counted.fetch_add(1, Ordering::Relaxed);
             async { Ok(()) }
         }))
         .build();
-    let mut sockets = Vec::with_capacity(args.due as usize);
-    for i in 0..args.due {
-        let name = user("user", i);
-        let subject = Subject::new(name.as_str(), name.as_str()).map_err(|e| e.to_string())?;
-        sockets.push(tracker.subscribe(&subject));
-    }
-    // Every due key is due once its 2 s have passed since the fill ended.
-    tokio::time::sleep(short + Duration::from_millis(300)).await;
-    if let Memory::Redis(conn) = &mut memory {
-        redis::cmd("CONFIG")
-            .arg("RESETSTAT")
-            .query_async::<()>(conn)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let swept = Instant::now();
-    let mut logouts = 0;
-    while logouts < args.due as usize {
-        let report = tracker.sweep().await.map_err(|e| e.to_string())?;
-        if report.logouts == 0 {
-            break;
+    let mut times = Vec::new();
+    for round in 0..args.rounds {
+        if round > 0 {
+            fill(&store, round_keys(round), short, timing).await?;
         }
-        logouts += report.logouts;
-    }
-    let sweep_time = swept.elapsed();
-    let delivered = sockets
-        .iter_mut()
-        .map(|socket| socket.try_next())
-        .filter(|next| matches!(next, Ok(Some(n)) if n.is_logout()))
-        .count();
-    let active = tracker.active_count().await.map_err(|e| e.to_string())?;
-    println!(
-        "claimed and delivered {logouts} due logouts among {keys} keys in {:.1} ms \
-         ({delivered} subscriptions got their logout, {} hooks ran, {active} keys still tracked)",
-        sweep_time.as_secs_f64() * 1000.0,
-        hooks.load(Ordering::Relaxed)
-    );
-    if let Memory::Redis(conn) = &mut memory {
+        let mut sockets = Vec::with_capacity(args.due as usize);
+        for name in round_keys(round) {
+            let subject = Subject::new(name.as_str(), name.as_str()).map_err(|e| e.to_string())?;
+            sockets.push(tracker.subscribe(&subject));
+        }
+        // Every due key is due once its 2 s have passed since it was filled.
+        tokio::time::sleep(short + Duration::from_millis(300)).await;
+        if let Memory::Redis(nodes) = &mut memory {
+            reset_command_stats(nodes).await?;
+        }
+        let hooks_before = hooks.load(Ordering::Relaxed);
+        let swept = Instant::now();
+        let mut logouts = 0;
+        while logouts < args.due as usize {
+            let report = tracker.sweep().await.map_err(|e| e.to_string())?;
+            if report.logouts == 0 {
+                break;
+            }
+            logouts += report.logouts;
+        }
+        let sweep_time = swept.elapsed();
+        let delivered = sockets
+            .iter_mut()
+            .map(|socket| socket.try_next())
+            .filter(|next| matches!(next, Ok(Some(n)) if n.is_logout()))
+            .count();
+        let ran = hooks.load(Ordering::Relaxed) - hooks_before;
+        let active = tracker.active_count().await.map_err(|e| e.to_string())?;
         println!(
-            "Redis during the sweep: {}",
-            redis_command_times(conn).await?
+            "round {round}: claimed and delivered {logouts} due logouts among {keys} keys in \
+             {:.1} ms ({delivered} subscriptions got their logout, {ran} hooks ran, {active} \
+             keys still tracked)",
+            sweep_time.as_secs_f64() * 1000.0,
         );
+        if let Memory::Redis(nodes) = &mut memory
+            && round == 0
+        {
+            println!(
+                "Redis during the sweep: {}",
+                redis_command_times(nodes).await?
+            );
+        }
+        if logouts as u64 != args.due || delivered as u64 != args.due || ran != args.due {
+            return Err(format!(
+                "expected {} logouts, deliveries and hooks",
+                args.due
+            ));
+        }
+        times.push(sweep_time.as_secs_f64() * 1000.0);
     }
-    if logouts as u64 != args.due
-        || delivered as u64 != args.due
-        || hooks.load(Ordering::Relaxed) != args.due
-    {
-        return Err(format!(
-            "expected {} logouts, deliveries and hooks",
-            args.due
-        ));
-    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "sweep of {} due among {keys} keys over {} rounds: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        args.due,
+        times.len(),
+        times[0],
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
     Ok(())
 }
 
@@ -445,7 +584,7 @@ impl Samples {
     }
 }
 
-async fn lateness(args: &Args) -> Result<(), String> {
+async fn lateness(args: &Args, target: Option<&RedisTarget>) -> Result<(), String> {
     let keys = args.keys();
     let policy = Policy::builder()
         .enabled(true)
@@ -454,31 +593,48 @@ async fn lateness(args: &Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let hooks = Arc::new(AtomicU64::new(0));
-    let tracker = |store: Option<Arc<dyn Store>>| {
+    let tracker = |store: Arc<dyn Store>| {
         let counted = Arc::clone(&hooks);
-        let mut builder = Tracker::builder(policy.clone()).hook(hook_fn("count", move |_| {
-            counted.fetch_add(1, Ordering::Relaxed);
-            async { Ok(()) }
-        }));
-        if let Some(store) = store {
-            builder = builder.store(store);
-        }
-        builder.build()
+        Tracker::builder(policy.clone())
+            .hook(hook_fn("count", move |_| {
+                counted.fetch_add(1, Ordering::Relaxed);
+                async { Ok(()) }
+            }))
+            .store(store)
+            .build()
     };
     // `requests` takes the activity, `sockets` holds the subscriptions.
-    let (requests, sockets) = match args.store {
-        StoreKind::Memory => {
-            let one = tracker(None);
+    let (store, _) = store_of(args, target, "late").await?;
+    let (requests, sockets) = match target {
+        None => {
+            let one = tracker(Arc::clone(&store));
             (one.clone(), one)
         }
-        StoreKind::Redis => {
-            flush_all(&mut connection(&args.redis).await?).await?;
-            (
-                tracker(Some(Arc::new(redis_store(args, "late").await?))),
-                tracker(Some(Arc::new(redis_store(args, "late").await?))),
-            )
-        }
+        Some(target) => (
+            tracker(Arc::clone(&store)),
+            tracker(Arc::new(target.store(args, "late").await?)),
+        ),
     };
+    if args.tracked > 0 {
+        let timing = Timing {
+            warn_before: args.warn,
+            remember: timeout_core::DEFAULT_REMEMBER,
+            max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
+        };
+        let started = Instant::now();
+        fill(
+            &store,
+            (0..args.tracked).map(|i| user("idle", i)),
+            Duration::from_secs(3600),
+            timing,
+        )
+        .await?;
+        println!(
+            "tracked {} idle keys (an hour to go) in {:.1} s",
+            args.tracked,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let _sweepers = [requests.spawn_sweeper(), sockets.spawn_sweeper()];
 
     let deadlines: Arc<Vec<AtomicU64>> = Arc::new((0..keys).map(|_| AtomicU64::new(0)).collect());
@@ -550,8 +706,9 @@ async fn lateness(args: &Args) -> Result<(), String> {
         return Err(format!("{refused} activity requests were not allowed"));
     }
     println!(
-        "{keys} users active over {:.1} s, idle timeout {} s, warning {} s before",
+        "{keys} users active over {:.1} s among {} tracked, idle timeout {} s, warning {} s before",
         started.elapsed().as_secs_f64(),
+        keys + args.tracked,
         args.timeout.as_secs(),
         args.warn.as_secs()
     );
