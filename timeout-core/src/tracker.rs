@@ -635,87 +635,117 @@ impl Tracker {
             return Ok(report);
         }
         let mut running = JoinSet::new();
+        let mut due = self.claim_batch().await?;
         loop {
-            let now = self.inner.clock.now();
-            let due = self
-                .inner
-                .store
-                .claim_due(now, self.inner.timing, CLAIM_BATCH)
-                .await?;
             let claimed = due.len();
-            // Deadlines are on the store's clock when it has one.
-            let now = self.inner.store.now().unwrap_or(now);
-            let mut events = Vec::with_capacity(claimed);
-            let mut warning_claims = Vec::new();
-            let mut expired = Vec::new();
-            // Notify first for the whole batch, in one call to the other
-            // replicas: hooks may be slow.
-            for event in due {
-                match event {
-                    Due::Warning(warning) => {
-                        let event = warning_event(&warning, now);
-                        self.inner.hub.deliver(&event);
-                        events.push(event);
-                        warning_claims.extend(warning.claim);
-                        report.warnings += 1;
+            // A full batch may have more behind it: the next one is claimed
+            // while this one is handled, so a store's round trips overlap
+            // with the notifying.
+            let (next, ()) = tokio::join!(
+                async {
+                    match claimed >= CLAIM_BATCH {
+                        true => Some(self.claim_batch().await),
+                        false => None,
                     }
-                    Due::Expiry(e) => {
-                        let event = logout_event(&e);
-                        self.inner.hub.deliver(&event);
-                        audit::timed_out(&e);
-                        events.push(event);
-                        expired.push(e);
-                    }
-                    Due::StateLost(lost) => {
-                        audit::state_lost(&lost);
-                        let tracker = self.clone();
-                        let work = async move {
-                            let inner = &tracker.inner;
-                            hook_runs::run_state_lost(
-                                &inner.hooks,
-                                &lost,
-                                inner.hook_policy,
-                                &inner.hook_counters,
-                            )
-                            .await;
-                        };
-                        if background {
-                            detach(work);
-                        } else {
-                            running.spawn(work);
-                        }
-                    }
-                }
-            }
-            let published = events.is_empty() || self.publish_batch(&events).await;
-            // A warning not published is left leased: it is claimed again
-            // after the lease and reaches the other replicas then (this
-            // replica's subscribers drop the repeat by its id).
-            if published {
-                self.acknowledge(&warning_claims, "warnings").await;
-            }
-            report.logouts += expired.len();
-            for e in expired {
-                let Ok(slot) = Arc::clone(&self.inner.hook_slots).acquire_owned().await else {
-                    break; // never closed
-                };
-                let tracker = self.clone();
-                let work = async move {
-                    tracker.finish_logout(e, published).await;
-                    drop(slot);
-                };
-                if background {
-                    detach(work);
-                } else {
-                    running.spawn(work);
-                }
-            }
-            if claimed < CLAIM_BATCH {
-                break;
+                },
+                self.handle_batch(due, background, &mut running, &mut report)
+            );
+            match next {
+                Some(next) => due = next?,
+                None => break,
             }
         }
         while running.join_next().await.is_some() {}
         Ok(report)
+    }
+
+    async fn claim_batch(&self) -> Result<Vec<Due>, StoreError> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .claim_due(now, self.inner.timing, CLAIM_BATCH)
+            .await
+    }
+
+    /// Notifies, records and starts the logouts of one claimed batch.
+    async fn handle_batch(
+        &self,
+        due: Vec<Due>,
+        background: bool,
+        running: &mut JoinSet<()>,
+        report: &mut SweepReport,
+    ) {
+        // Deadlines are on the store's clock when it has one.
+        let now = self
+            .inner
+            .store
+            .now()
+            .unwrap_or_else(|| self.inner.clock.now());
+        let mut events = Vec::with_capacity(due.len());
+        let mut warning_claims = Vec::new();
+        let mut expired = Vec::new();
+        // Notify first for the whole batch, in one call to the other
+        // replicas: hooks may be slow.
+        for event in due {
+            match event {
+                Due::Warning(warning) => {
+                    let event = warning_event(&warning, now);
+                    self.inner.hub.deliver(&event);
+                    events.push(event);
+                    warning_claims.extend(warning.claim);
+                    report.warnings += 1;
+                }
+                Due::Expiry(e) => {
+                    let event = logout_event(&e);
+                    self.inner.hub.deliver(&event);
+                    audit::timed_out(&e);
+                    events.push(event);
+                    expired.push(e);
+                }
+                Due::StateLost(lost) => {
+                    audit::state_lost(&lost);
+                    let tracker = self.clone();
+                    let work = async move {
+                        let inner = &tracker.inner;
+                        hook_runs::run_state_lost(
+                            &inner.hooks,
+                            &lost,
+                            inner.hook_policy,
+                            &inner.hook_counters,
+                        )
+                        .await;
+                    };
+                    if background {
+                        detach(work);
+                    } else {
+                        running.spawn(work);
+                    }
+                }
+            }
+        }
+        let published = events.is_empty() || self.publish_batch(&events).await;
+        // A warning not published is left leased: it is claimed again
+        // after the lease and reaches the other replicas then (this
+        // replica's subscribers drop the repeat by its id).
+        if published {
+            self.acknowledge(&warning_claims, "warnings").await;
+        }
+        report.logouts += expired.len();
+        for e in expired {
+            let Ok(slot) = Arc::clone(&self.inner.hook_slots).acquire_owned().await else {
+                break; // never closed
+            };
+            let tracker = self.clone();
+            let work = async move {
+                tracker.finish_logout(e, published).await;
+                drop(slot);
+            };
+            if background {
+                detach(work);
+            } else {
+                running.spawn(work);
+            }
+        }
     }
 
     async fn publish_batch(&self, events: &[KeyEvent]) -> bool {

@@ -251,12 +251,30 @@ async fn connection(redis: &str) -> Result<redis::aio::MultiplexedConnection, St
 }
 
 async fn flush_all(conn: &mut redis::aio::MultiplexedConnection) -> Result<(), String> {
-    // Synchronously: memory freed lazily would spoil the bytes per key.
     redis::cmd("FLUSHALL")
-        .arg("SYNC")
+        .arg("ASYNC")
         .query_async::<()>(conn)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // Memory freed in the background would spoil the bytes per key: wait
+    // until it is freed (a synchronous flush of millions of keys would
+    // outlast the connection's response timeout).
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pending = info
+            .lines()
+            .find_map(|l| l.strip_prefix("lazyfree_pending_objects:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> Result<u64, String> {
