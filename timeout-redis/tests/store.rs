@@ -219,6 +219,44 @@ async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_sessions_are_refused_while_remembered_then_pruned() {
+    let redis = RedisServer::start();
+    let policy = timeout_core::Policy::builder()
+        .enabled(true)
+        .idle_timeout(Duration::from_millis(300))
+        .warn_before(Duration::ZERO)
+        .remember_timed_out(Duration::from_millis(1_500))
+        .build()
+        .unwrap();
+    let a = support::replica_on(
+        support::builder(&redis.url(), "prune").shards(1),
+        policy,
+        timeout_core::SystemClock,
+    )
+    .await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    sleep_ms(500).await;
+    assert_eq!(a.tracker.sweep().await.unwrap().logouts, 1);
+    let remembered = || redis.command("ZCARD {prune:0}:gone");
+    assert_eq!(remembered().as_deref(), Some(":1\r\n"));
+    assert_eq!(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await,
+        Decision::TimedOut,
+        "refused while remembered"
+    );
+    sleep_ms(1_700).await;
+    a.tracker.sweep().await.unwrap();
+    assert_eq!(
+        remembered().as_deref(),
+        Some(":0\r\n"),
+        "the sweep prunes what is forgotten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
     let redis = RedisServer::start();
     let timing = Timing {
