@@ -1,7 +1,8 @@
 //! The benchmark programs run, once, with tiny sizes, so they do not rot:
 //! every bench-server stack answers a logged-in request and refuses none,
-//! and both scale-bench modes finish on both stores with every logout
-//! delivered. Nothing here is timed.
+//! and both scale-bench modes finish on both stores (and the sweep on a
+//! Redis Cluster, its shards on every master) with every logout delivered.
+//! Nothing here is timed.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -137,15 +138,36 @@ fn the_sweep_benchmark_runs_on_both_stores() {
     for store in [
         &["--store", "memory"][..],
         &["--store", "redis", "--redis", &url],
+        &["--store", "redis", "--cluster", "3"],
     ] {
-        let mut args = vec!["sweep", "--keys", "2000", "--due", "200"];
+        let mut args = vec!["sweep", "--keys", "2000", "--due", "200", "--rounds", "2"];
         args.extend_from_slice(store);
         let out = scale_bench(&args);
+        for round in 0..2 {
+            assert!(
+                out.contains(&format!(
+                    "round {round}: claimed and delivered 200 due logouts among 2000 keys"
+                )),
+                "{out}"
+            );
+        }
         assert!(
-            out.contains("claimed and delivered 200 due logouts among 2000 keys")
-                && out.contains("200 subscriptions got their logout, 200 hooks ran"),
+            out.contains("200 subscriptions got their logout, 200 hooks ran")
+                && out.contains("sweep of 200 due among 2000 keys over 2 rounds: min "),
             "{out}"
         );
+        if store.contains(&"--cluster") {
+            // Every master holds some of the 16 shards.
+            let spread = out
+                .lines()
+                .find_map(|l| l.split_once("): ").filter(|_| l.contains("due sets per node")))
+                .map(|(_, counts)| counts.to_owned())
+                .unwrap_or_else(|| panic!("no shard spread in {out}"));
+            let counts: Vec<u32> = spread.split(", ").map(|c| c.parse().unwrap()).collect();
+            assert_eq!(counts.len(), 3, "{out}");
+            assert!(counts.iter().all(|c| *c > 0), "{out}");
+            assert_eq!(counts.iter().sum::<u32>(), 16, "{out}");
+        }
     }
 }
 
@@ -161,6 +183,8 @@ fn the_lateness_benchmark_runs_on_both_stores() {
             "lateness",
             "--keys",
             "300",
+            "--tracked",
+            "1000",
             "--spread-seconds",
             "1",
             "--timeout-seconds",
@@ -171,7 +195,9 @@ fn the_lateness_benchmark_runs_on_both_stores() {
         args.extend_from_slice(store);
         let out = scale_bench(&args);
         assert!(
-            out.contains("warnings: 300 delivered") && out.contains("logouts: 300 delivered"),
+            out.contains("among 1300 tracked")
+                && out.contains("warnings: 300 delivered")
+                && out.contains("logouts: 300 delivered"),
             "{out}"
         );
         assert!(out.contains("hooks ran: 300"), "{out}");

@@ -406,6 +406,30 @@ async fn store_of(
     }
 }
 
+/// Which node holds each shard (its due set): on a cluster, whether the
+/// shards are spread over the masters.
+async fn shard_spread(
+    target: &RedisTarget,
+    nodes: &mut [redis::aio::MultiplexedConnection],
+    shards: u16,
+) -> Result<String, String> {
+    let mut counts = Vec::new();
+    for conn in nodes.iter_mut() {
+        // A shard is a handful of keys: listing them is cheap.
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("{sweep:*}:due")
+            .query_async(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        counts.push(keys.len().to_string());
+    }
+    Ok(format!(
+        "{shards} shards; due sets per node ({}): {}",
+        target.nodes.join(", "),
+        counts.join(", ")
+    ))
+}
+
 fn user(prefix: &str, i: u64) -> String {
     format!("{prefix}{i:07}")
 }
@@ -545,6 +569,9 @@ async fn sweep(args: &Args, target: Option<&RedisTarget>) -> Result<(), String> 
             ));
         }
         times.push(sweep_time.as_secs_f64() * 1000.0);
+    }
+    if let (Some(target), Memory::Redis(nodes)) = (target, &mut memory) {
+        println!("{}", shard_spread(target, nodes, args.shards).await?);
     }
     times.sort_by(f64::total_cmp);
     println!(
