@@ -160,7 +160,10 @@ fn the_sweep_benchmark_runs_on_both_stores() {
             // Every master holds some of the 16 shards.
             let spread = out
                 .lines()
-                .find_map(|l| l.split_once("): ").filter(|_| l.contains("due sets per node")))
+                .find_map(|l| {
+                    l.split_once("): ")
+                        .filter(|_| l.contains("due sets per node"))
+                })
                 .map(|(_, counts)| counts.to_owned())
                 .unwrap_or_else(|| panic!("no shard spread in {out}"));
             let counts: Vec<u32> = spread.split(", ").map(|c| c.parse().unwrap()).collect();

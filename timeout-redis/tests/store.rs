@@ -209,7 +209,7 @@ async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
         }
         other => panic!("only carol's logout is run again: {other:?}"),
     }
-    b.store.ack(&[carol.clone()]).await.unwrap();
+    b.store.ack(std::slice::from_ref(carol)).await.unwrap();
     assert_eq!(b.store.stats().held, 0);
     assert_eq!(
         redis.command("HLEN {part:0}:claim").as_deref(),
