@@ -167,8 +167,7 @@ return {now, ARGV[1], 0}
 /// escaped session, activity (1/0), timeout, absolute lifetime (0: none),
 /// warn, remember, lease, age of unflushed local activity (-1: none), known
 /// epoch, candidate epoch, login (1/0), known to this replica's cache
-/// (1/0), re-track after a state loss (1/0), most sessions per key, a new
-/// batch id (for a claim).
+/// (1/0), re-track after a state loss (1/0), most sessions per key.
 ///
 /// Returns `{now, 'L', deadline, absolute}`, `{now, 'R'}` (refused),
 /// `{now, 'M'}` (a new session past the per-key limit),
@@ -185,14 +184,23 @@ local activity, timeout, lifetime = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(
 local warn, remember, lease = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local age = tonumber(ARGV[10])
 local login, cached, retrack = ARGV[13] == '1', ARGV[14] == '1', ARGV[15] == '1'
-local max_sessions, batch = tonumber(ARGV[16]), ARGV[17]
+local max_sessions = tonumber(ARGV[16])
 local changed = epoch_changed(ek, ARGV[11], ARGV[12], now)
 if changed then return changed end
 local rec = redis.call('HGET', r, m)
 local d, a, w, ru, s
 if rec then
   d, a, w, ru, s = parse(rec)
-  if not d then return redis.error_reply('unreadable timeout record of ' .. m) end
+  if not d then
+    -- An unreadable record is state lost: the key is logged out once,
+    -- never let in on a guess.
+    redis.call('HDEL', r, m)
+    redis.call('ZREM', due, m)
+    local keep = math.max(remember, 1000)
+    redis.call('ZADD', gone, now + keep, x)
+    redis.call('ZADD', dead, now + keep, m)
+    return {now, 'S', now}
+  end
 end
 if d then
   local dirty = false
@@ -226,6 +234,9 @@ if d then
   local member = has_session(s, m, x)
   local was_gone = marked(gone, x, now)
   local line = expiry_line(m, pack(d, a, w, ru, s))
+  -- A batch of one, named after its only run: a key's deadline is
+  -- claimed once, so the name is unique.
+  local batch = 'x:' .. m .. ':' .. fmt(d)
   lease_batch(claims, leases, batch, {line}, now + lease)
   redis.call('HDEL', r, m)
   redis.call('ZREM', due, m)

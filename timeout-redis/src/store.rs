@@ -337,24 +337,44 @@ impl Inner {
         )
     }
 
+    /// Calls a script once for each shard with something in `groups`
+    /// (indexed by shard), all at once: shards are independent, so one round
+    /// trip serves them all. `invocation` builds a shard's call from its
+    /// items. Each reply comes with its shard.
+    async fn per_shard<'a, T>(
+        &'a self,
+        groups: &'a [Vec<T>],
+        invocation: impl Fn(usize, &'a [T]) -> ScriptInvocation<'a>,
+    ) -> Vec<(usize, Result<Reply, StoreError>)> {
+        join_all(
+            groups
+                .iter()
+                .enumerate()
+                .filter(|(_, items)| !items.is_empty())
+                .map(|(shard, items)| {
+                    let invocation = invocation(shard, items);
+                    async move { (shard, self.call(shard, &invocation).await) }
+                }),
+        )
+        .await
+    }
+
     /// Renews the lease of every batch held, one script call per shard.
     async fn renew(&self) -> Result<(), StoreError> {
         let by_shard = self.held.renewable(self.layout.shard_count());
         let lease = ms(self.settings.lease);
-        let calls = by_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, ids)| !ids.is_empty())
-            .map(|(shard, ids)| {
+        let replies = self
+            .per_shard(&by_shard, |shard, ids| {
                 let mut invocation = self.scripts.renew.key(&self.layout.shard(shard).leases);
                 invocation.arg(lease);
                 for id in ids {
                     invocation.arg(id);
                 }
-                async move { (shard, self.call(shard, &invocation).await) }
-            });
+                invocation
+            })
+            .await;
         let mut first_error = None;
-        for (shard, reply) in join_all(calls).await {
+        for (shard, reply) in replies {
             match reply {
                 Ok(reply) => {
                     self.renewed
@@ -468,7 +488,6 @@ impl Inner {
         let timeout = ms(t.timeout);
         let warn = ms(t.timing.warn_before);
         let (known, candidate) = self.epochs.expected(shard);
-        let batch = format!("x:{}", self.batch_id());
         let mut invocation = self.scripts.touch.key(&keys.records);
         invocation
             .key(&keys.due)
@@ -492,8 +511,7 @@ impl Inner {
             .arg(u8::from(t.login))
             .arg(u8::from(cached))
             .arg(u8::from(self.settings.retrack_after_loss))
-            .arg(t.timing.max_sessions)
-            .arg(&batch);
+            .arg(t.timing.max_sessions);
         let reply = match self.call(shard, &invocation).await {
             Ok(reply) => reply,
             Err(err) => {
@@ -595,19 +613,17 @@ impl Inner {
                 }
             }
         }
-        let writes = by_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, sessions)| !sessions.is_empty())
-            .map(|(shard, sessions)| {
+        let replies = self
+            .per_shard(&by_shard, |shard, sessions| {
                 let mut invocation = self.scripts.mark_gone.key(&self.layout.shard(shard).gone);
                 invocation.arg(remember);
                 for session in sessions {
                     invocation.arg(&**session);
                 }
-                async move { self.call(shard, &invocation).await }
-            });
-        for result in join_all(writes).await {
+                invocation
+            })
+            .await;
+        for (_, result) in replies {
             if let Err(err) = result {
                 self.log_background(&format!(
                     "could not mark a timed-out session in the timeout store ({err}); a request \
@@ -911,26 +927,23 @@ impl Inner {
                 }
             }
         }
-        let calls = by_shard
-            .iter()
-            .enumerate()
-            .filter(|(_, acks)| !acks.is_empty())
-            .map(|(shard, acks)| {
+        let replies = self
+            .per_shard(&by_shard, |shard, acks| {
                 let keys = self.layout.shard(shard);
                 let mut invocation = self.scripts.ack.key(&keys.leases);
                 invocation.key(&keys.claims);
                 for ack in acks {
                     invocation.arg(&ack.batch).arg(ack.what());
                 }
-                async move { (shard, self.call(shard, &invocation).await) }
-            });
-        // Shards are independent: one round trip for all of them. A shard
-        // whose acknowledgement failed keeps its batches held (renewed, so
-        // no other replica runs them again) and is acknowledged again by
-        // the lease task until Redis takes it.
+                invocation
+            })
+            .await;
+        // A shard whose acknowledgement failed keeps its batches held
+        // (renewed, so no other replica runs them again) and is acknowledged
+        // again by the lease task until Redis takes it.
         let mut first_error = None;
         let mut done = Vec::new();
-        for (shard, reply) in join_all(calls).await {
+        for (shard, reply) in replies {
             match reply {
                 Ok(_) => done.push(shard),
                 Err(err) => {

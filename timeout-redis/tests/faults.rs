@@ -192,6 +192,33 @@ async fn evicted_keys_are_logged_out_not_tracked_afresh() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_record_logs_its_key_out_once_not_in() {
+    let redis = RedisServer::start();
+    let a = replica(&redis.url(), "garbled", support::policy(60_000, 0)).await;
+    let alice = subject("s1", "alice");
+    assert!(allowed(
+        a.tracker.check(Some(&alice), RequestKind::Activity).await
+    ));
+    let shard = support::shard_of(&redis, "alice");
+    redis
+        .command(&format!("HSET {shard}:r alice garbled"))
+        .unwrap();
+    // Another replica, which never knew alice, finds the record unreadable.
+    let b = replica(&redis.url(), "garbled", support::policy(60_000, 0)).await;
+    let _sweepers = [a.tracker.spawn_sweeper(), b.tracker.spawn_sweeper()];
+    assert_eq!(
+        b.tracker.check(Some(&alice), RequestKind::Activity).await,
+        Decision::TimedOut
+    );
+    eventually(10, "alice is logged out", async || {
+        total_hooks([&a, &b]).get("alice") == Some(&1)
+    })
+    .await;
+    assert_refused_everywhere([&alice], &[&a, &b]).await;
+    assert_eq!(total_hooks([&a, &b]).get("alice"), Some(&1), "once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retracking_after_a_loss_is_a_choice() {
     let mut redis = RedisServer::start();
     let store = builder(&redis.url(), "retrack").after_state_loss(AfterStateLoss::Retrack);

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use support::{allowed, policy, replica, sleep_ms, subject, total_hooks};
 use test_redis::RedisServer;
-use timeout_core::{Decision, Notification, RequestKind, Store, Timestamp, Timing};
+use timeout_core::{Decision, Notification, RequestKind, Store, Timestamp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_logs_out_once_and_remembers_the_session() {
@@ -151,11 +151,7 @@ async fn three_replicas_warn_and_log_out_each_user_exactly_once_on_any_socket() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
     let redis = RedisServer::start();
-    let timing = Timing {
-        warn_before: Duration::ZERO,
-        remember: Duration::from_secs(60),
-        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-    };
+    let timing = support::timing(0);
     // One shard: the three logouts are claimed as one batch.
     let one_shard = || support::builder(&redis.url(), "part").shards(1);
     let a = support::replica_on(one_shard(), policy(500, 0), timeout_core::SystemClock).await;
@@ -259,11 +255,7 @@ async fn timed_out_sessions_are_refused_while_remembered_then_pruned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
     let redis = RedisServer::start();
-    let timing = Timing {
-        warn_before: Duration::ZERO,
-        remember: Duration::from_secs(60),
-        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-    };
+    let timing = support::timing(0);
     let a = replica(&redis.url(), "lease", policy(500, 0)).await;
     let alice = subject("s1", "alice");
     assert!(allowed(
@@ -581,11 +573,7 @@ async fn a_flood_of_logins_of_one_user_stays_bounded_in_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warning_whose_claimer_died_is_still_sent_before_the_deadline() {
     let redis = RedisServer::start();
-    let timing = Timing {
-        warn_before: Duration::from_millis(1_500),
-        remember: Duration::from_secs(60),
-        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-    };
+    let timing = support::timing(1_500);
     // The lease (2 s) is longer than the warning's lead (1.5 s).
     let a = replica(&redis.url(), "warn", policy(3_000, 1_500)).await;
     let alice = subject("s1", "alice");

@@ -88,6 +88,16 @@ pub fn builder(url: &str, prefix: &str) -> RedisStoreBuilder {
         .lease(Duration::from_secs(2))
 }
 
+/// The timing the store is called with directly: a warning `warn_ms`
+/// before the deadline, timed-out sessions remembered for a minute.
+pub fn timing(warn_ms: u64) -> timeout_core::Timing {
+    timeout_core::Timing {
+        warn_before: Duration::from_millis(warn_ms),
+        remember: Duration::from_secs(60),
+        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
+    }
+}
+
 pub fn policy(idle_ms: u64, warn_ms: u64) -> Policy {
     Policy::builder()
         .enabled(true)
