@@ -29,6 +29,10 @@ pub struct Answer {
     pub status: u16,
     /// Body text.
     pub body: String,
+    /// `ETag`, when sent.
+    pub etag: Option<String>,
+    /// `Cache-Control`, when sent.
+    pub cache_control: Option<String>,
 }
 
 impl Answer {
@@ -86,11 +90,24 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
         let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (etag, cache_control) = (header("etag"), header("cache-control"));
         let body = response
             .text()
             .await
             .unwrap_or_else(|e| panic!("reading the body of {path} failed: {e}"));
-        Answer { status, body }
+        Answer {
+            status,
+            body,
+            etag,
+            cache_control,
+        }
     }
 
     /// Logs `user` in with `groups`; panics unless the app answers 200.

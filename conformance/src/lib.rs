@@ -179,6 +179,8 @@ macro_rules! suite {
             socket_ignores_what_the_client_sends,
             a_socket_whose_client_stops_answering_is_closed,
             an_oversized_client_message_closes_the_socket,
+            status_tells_the_time_left_passively,
+            client_files_are_served_with_an_etag_even_to_a_timed_out_session,
         );
     };
     (@each $launch:expr; $($name:ident),* $(,)?) => {

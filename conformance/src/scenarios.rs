@@ -584,3 +584,74 @@ pub async fn an_oversized_client_message_closes_the_socket(launch: &dyn Launch) 
     assert_eq!(socket.next(Duration::from_secs(2)).await, Received::Closed);
     assert_ok(&alice, "/work").await;
 }
+
+/// The browser client counts its warning down from the passive status: who,
+/// the time left by the server's clock, the policy's timings; 401 without a
+/// subject, the logout answer once timed out.
+pub async fn status_tells_the_time_left_passively(launch: &dyn Launch) {
+    let app = launch
+        .start(AppConfig::enabled(
+            "timeout.session.seconds=3\ntimeout.session.notification.seconds=1",
+        ))
+        .await;
+    let anonymous = Browser::new(&app.base);
+    let answer = anonymous.get(timeout_core::STATUS_PATH).await;
+    assert_eq!(answer.status, 401, "status without a subject: {answer:?}");
+
+    let alice = logged_in(&app, "alice").await;
+    sleep(Duration::from_millis(1200)).await;
+    let before = alice.time_left_ms().await.expect("tracked");
+    let status = alice.get(timeout_core::STATUS_PATH).await;
+    assert_eq!(status.status, 200, "{status:?}");
+    let json = status.json();
+    assert_eq!(json["user"], "alice");
+    assert_eq!(json["timeoutSeconds"].as_f64(), Some(3.0));
+    assert_eq!(json["warnSeconds"].as_f64(), Some(1.0));
+    let left_ms = json["secondsLeft"].as_f64().expect("a number") * 1000.0;
+    assert!(
+        (left_ms - before as f64).abs() < 500.0,
+        "status says {left_ms} ms left, the tracker {before} ms"
+    );
+    assert_eq!(status.cache_control.as_deref(), Some("no-store"));
+    let after = alice.time_left_ms().await.expect("tracked");
+    assert!(
+        after <= before,
+        "reading the status moved the deadline: {before} ms, then {after} ms"
+    );
+
+    sleep(Duration::from_millis(2200)).await;
+    assert_refused_with_logout(&alice, timeout_core::STATUS_PATH).await;
+}
+
+/// The client's module and stylesheet: public, cached with an `ETag` and
+/// revalidated with 304, and served even with the cookie of a timed-out
+/// session, whose page needs them to ask the user to log in again.
+pub async fn client_files_are_served_with_an_etag_even_to_a_timed_out_session(launch: &dyn Launch) {
+    let app = launch
+        .start(AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING).without_sweeper())
+        .await;
+    let alice = logged_in(&app, "alice").await;
+    sleep(Duration::from_millis(1300)).await;
+    for asset in timeout_core::ClientAsset::all() {
+        let path = format!("{}/{}", timeout_core::CLIENT_PATH, asset.name);
+        let first = alice.get(&path).await;
+        assert_eq!(
+            first.status, 200,
+            "{path} to a timed-out session: {first:?}"
+        );
+        assert_eq!(first.body, asset.body, "{path}");
+        assert_eq!(first.cache_control.as_deref(), Some("no-cache"), "{path}");
+        let etag = first
+            .etag
+            .clone()
+            .unwrap_or_else(|| panic!("{path} has no ETag"));
+        let again = alice.get_with_header(&path, "If-None-Match", &etag).await;
+        assert_eq!(
+            (again.status, again.body.as_str()),
+            (304, ""),
+            "{path} revalidated"
+        );
+    }
+    // Fetching them was no activity: the session is still timed out.
+    assert_refused_with_logout(&alice, "/work").await;
+}

@@ -96,7 +96,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let shared = &self.shared;
-        if !shared.gate.enabled() {
+        if !shared.gate.enabled() || shared.gate.bypasses(&View(req.request())) {
             return ResponseFuture::call(self.service.call(req), None);
         }
         let kind = shared.gate.classify(&View(req.request()));

@@ -11,15 +11,15 @@ use std::{
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    http::header,
+    http::{StatusCode, header},
     web::{self, ServiceConfig},
 };
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use bytes::Bytes;
 use futures_core::Stream;
 use timeout_core::{
-    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Heartbeat, MAX_CLIENT_MESSAGE,
-    RequestKind, Subject, Subscription,
+    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, ClientAsset, Heartbeat,
+    MAX_CLIENT_MESSAGE, RequestKind, Subject, Subscription, status_json,
 };
 use tokio::time::{Instant, Interval, interval_at};
 
@@ -30,8 +30,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 impl<I: Identify> SessionTimeout<I> {
     /// The routes, for `App::configure` (or a scope's): `GET` reset (counts
-    /// as activity, nothing else), the WebSocket notifications and the
-    /// Server-Sent Events stream. All answer 401 without a subject.
+    /// as activity, nothing else), the WebSocket notifications, the
+    /// Server-Sent Events stream and the passive status (time left), which
+    /// answer 401 without a subject; and the browser client's files
+    /// (`idle-timeout.js`, `idle-timeout.css`), which anyone may fetch.
     pub fn routes(&self) -> impl FnOnce(&mut ServiceConfig) + use<I> {
         let shared = web::Data::new(self.shared_value());
         move |config| {
@@ -49,9 +51,21 @@ impl<I: Identify> SessionTimeout<I> {
                 )
                 .service(
                     web::resource(endpoints.events_path())
-                        .app_data(shared)
+                        .app_data(shared.clone())
                         .route(web::get().to(events::<I>)),
+                )
+                .service(
+                    web::resource(endpoints.status_path())
+                        .app_data(shared)
+                        .route(web::get().to(status::<I>)),
                 );
+            for (path, asset) in endpoints.client_files() {
+                config.service(
+                    web::resource(path).route(
+                        web::get().to(move |request: HttpRequest| client_file(asset, request)),
+                    ),
+                );
+            }
         }
     }
 }
@@ -75,6 +89,38 @@ async fn reset<I: Identify>(request: HttpRequest, shared: web::Data<Shared<I>>) 
         Ok(_) => HttpResponse::Ok().finish(),
         Err(response) => response,
     }
+}
+
+async fn status<I: Identify>(request: HttpRequest, shared: web::Data<Shared<I>>) -> HttpResponse {
+    let subject = match admit(&shared, &request, RequestKind::Passive).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
+    };
+    let mut response = match status_json(shared.gate.tracker(), &subject).await {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(refusal) => shared.refuse(&request, refusal),
+    };
+    marker::mark(&mut response);
+    response
+}
+
+async fn client_file(asset: &'static ClientAsset, request: HttpRequest) -> HttpResponse {
+    let if_none_match = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok());
+    let answer = asset.answer(if_none_match);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status)
+        .content_type(answer.content_type)
+        .insert_header((header::ETAG, answer.etag))
+        .insert_header((header::CACHE_CONTROL, answer.cache_control))
+        .body(answer.body);
+    marker::mark(&mut response);
+    response
 }
 
 async fn notifications<I: Identify>(

@@ -10,8 +10,9 @@ use std::{
 };
 
 use crate::{
-    Check, Decision, DeferredActivity, IdentifyError, Identity, Refusal, RequestKind, RequestView,
-    Subject, Tracker,
+    Check, ClientAsset, Decision, DeferredActivity, IdentifyError, Identity, Refusal, RequestKind,
+    RequestView, Subject, Tracker,
+    client::{CLIENT_PATH, STATUS_PATH},
 };
 
 /// Path of the reset endpoint, as the existing front ends call it.
@@ -62,6 +63,8 @@ pub struct Endpoints {
     reset: String,
     notifications: String,
     events: String,
+    status: String,
+    client: String,
     ping_interval: std::time::Duration,
 }
 
@@ -71,6 +74,8 @@ impl Default for Endpoints {
             reset: RESET_PATH.to_owned(),
             notifications: NOTIFICATIONS_PATH.to_owned(),
             events: EVENTS_PATH.to_owned(),
+            status: STATUS_PATH.to_owned(),
+            client: CLIENT_PATH.to_owned(),
             ping_interval: crate::DEFAULT_PING_INTERVAL,
         }
     }
@@ -95,6 +100,28 @@ impl Endpoints {
     #[must_use]
     pub fn events(mut self, path: impl Into<String>) -> Self {
         self.events = absolute(path.into());
+        self
+    }
+
+    /// Serves the passive status answer at `path` instead of
+    /// [`STATUS_PATH`].
+    #[must_use]
+    pub fn status(mut self, path: impl Into<String>) -> Self {
+        self.status = absolute(path.into());
+        self
+    }
+
+    /// Serves the browser client's files under the folder `path` instead of
+    /// [`CLIENT_PATH`] (no trailing slash needed).
+    #[must_use]
+    pub fn client(mut self, path: impl Into<String>) -> Self {
+        let path = absolute(path.into());
+        let trimmed = path.trim_end_matches('/');
+        self.client = if trimmed.is_empty() {
+            String::new()
+        } else {
+            trimmed.to_owned()
+        };
         self
     }
 
@@ -126,6 +153,23 @@ impl Endpoints {
     /// The Server-Sent Events path.
     pub fn events_path(&self) -> &str {
         &self.events
+    }
+
+    /// The status path.
+    pub fn status_path(&self) -> &str {
+        &self.status
+    }
+
+    /// The folder of the client's files (no trailing slash).
+    pub fn client_path(&self) -> &str {
+        &self.client
+    }
+
+    /// The path of each client file, with the file.
+    pub fn client_files(&self) -> impl Iterator<Item = (String, &'static ClientAsset)> + '_ {
+        ClientAsset::all()
+            .iter()
+            .map(|asset| (format!("{}/{}", self.client, asset.name), asset))
     }
 }
 
@@ -184,12 +228,20 @@ impl Gate {
         self.tracker.policy().enabled()
     }
 
-    /// Activity or passive: the notification streams are passive whatever
-    /// the policy says (an open tab must not keep its session alive), the
-    /// rest as the policy's rules say.
+    /// Whether the gate lets `request` through untouched: the browser
+    /// client's files hold no session data, and the page that asks a
+    /// timed-out user to log in again needs them with the stale cookie.
+    pub fn bypasses(&self, request: &dyn RequestView) -> bool {
+        crate::client::asset_at(&self.endpoints.client, request.path()).is_some()
+    }
+
+    /// Activity or passive: the notification streams and the status are
+    /// passive whatever the policy says (an open tab must not keep its
+    /// session alive), the rest as the policy's rules say.
     pub fn classify(&self, request: &dyn RequestView) -> RequestKind {
         let path = request.path();
-        if path == self.endpoints.notifications || path == self.endpoints.events {
+        let endpoints = &self.endpoints;
+        if path == endpoints.notifications || path == endpoints.events || path == endpoints.status {
             return RequestKind::Passive;
         }
         self.tracker.classify(request)

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod audit;
+mod client;
 mod clock;
 mod config;
 mod deferred;
@@ -54,6 +55,7 @@ mod tracker;
 mod unwind;
 
 pub use self::{
+    client::{AssetAnswer, CLIENT_PATH, ClientAsset, STATUS_PATH, asset_at, status_json},
     clock::{Clock, ManualClock, SkewedClock, SystemClock, Timestamp},
     config::{
         ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, Policy,

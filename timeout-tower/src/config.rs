@@ -68,6 +68,22 @@ impl<I: Identify> SessionTimeout<I> {
         self
     }
 
+    /// Serves the passive status (time left by the server's clock, which
+    /// the browser client counts down from) at `path` instead of
+    /// [`STATUS_PATH`](timeout_core::STATUS_PATH).
+    pub fn status_path(mut self, path: impl Into<String>) -> Self {
+        self.endpoints = self.endpoints.status(path);
+        self
+    }
+
+    /// Serves the browser client's files (`idle-timeout.js`,
+    /// `idle-timeout.css`) under the folder `path` instead of
+    /// [`CLIENT_PATH`](timeout_core::CLIENT_PATH).
+    pub fn client_path(mut self, path: impl Into<String>) -> Self {
+        self.endpoints = self.endpoints.client(path);
+        self
+    }
+
     /// How often the notification socket pings its client (default
     /// [`DEFAULT_PING_INTERVAL`](timeout_core::DEFAULT_PING_INTERVAL)); a
     /// client that does not answer within the next interval is closed, so a

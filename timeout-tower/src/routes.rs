@@ -10,7 +10,7 @@ use axum::{
         Request, State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
     },
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
@@ -19,27 +19,38 @@ use axum::{
 };
 use futures_util::{Stream, stream};
 use timeout_core::{
-    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Heartbeat, MAX_CLIENT_MESSAGE,
-    Notification, Refusal, RequestKind, Subject, Subscription,
+    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, ClientAsset, Heartbeat,
+    MAX_CLIENT_MESSAGE, Notification, Refusal, RequestKind, Subject, Subscription, status_json,
 };
 
 use crate::{Identify, Passive, SessionTimeout, config::Shared};
 
 impl<I: Identify> SessionTimeout<I> {
     /// The routes, to merge into the app's router: `GET` reset (counts as
-    /// activity, nothing else), the WebSocket notifications and the
-    /// Server-Sent Events stream. All answer 401 without a subject.
+    /// activity, nothing else), the WebSocket notifications, the
+    /// Server-Sent Events stream and the passive status (time left), which
+    /// answer 401 without a subject; and the browser client's files
+    /// (`idle-timeout.js`, `idle-timeout.css`), which anyone may fetch.
     pub fn routes<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
         let shared = self.shared();
         let endpoints = shared.gate.endpoints().clone();
-        Router::new()
+        let router = Router::new()
             .route(endpoints.reset_path(), get(reset::<I>))
             .route(endpoints.notifications_path(), get(notifications::<I>))
             .route(endpoints.events_path(), get(events::<I>))
-            .with_state(shared)
+            .route(endpoints.status_path(), get(status::<I>))
+            .with_state(shared);
+        endpoints
+            .client_files()
+            .fold(router, |router, (path, asset)| {
+                router.route(
+                    &path,
+                    get(move |headers: HeaderMap| async move { client_file(asset, &headers) }),
+                )
+            })
     }
 }
 
@@ -63,6 +74,44 @@ async fn reset<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Reque
         Ok(_) => StatusCode::OK.into_response(),
         Err(response) => response,
     }
+}
+
+async fn status<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Request) -> Response {
+    let subject = match admit(&shared, request, RequestKind::Passive).await {
+        Ok(subject) => subject,
+        Err(response) => return response,
+    };
+    match status_json(shared.gate.tracker(), &subject).await {
+        Ok(body) => (
+            Passive,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+fn client_file(asset: &'static ClientAsset, headers: &HeaderMap) -> Response {
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok());
+    let answer = asset.answer(if_none_match);
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    (
+        status,
+        Passive,
+        [
+            (header::CONTENT_TYPE, answer.content_type),
+            (header::ETAG, answer.etag),
+            (header::CACHE_CONTROL, answer.cache_control),
+        ],
+        answer.body,
+    )
+        .into_response()
 }
 
 async fn notifications<I: Identify>(

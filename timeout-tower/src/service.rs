@@ -100,6 +100,9 @@ where
             return ResponseFuture::call(self.inner.call(req), None);
         }
         let (parts, body) = req.into_parts();
+        if self.shared.gate.bypasses(&PartsView(&parts)) {
+            return ResponseFuture::call(self.inner.call(Request::from_parts(parts, body)), None);
+        }
         let kind = self.shared.gate.classify(&PartsView(&parts));
         let identifying = self.shared.identify.identify(&parts);
         let req = Request::from_parts(parts, body);
