@@ -11,6 +11,7 @@ use std::{
 use serde_json::{Value, json};
 
 pub mod redis_sessions;
+pub mod sso;
 use timeout_core::{ConfigError, PassiveRules, Policy, Tracker};
 
 /// The page's files, served by every demo (no build step).
@@ -53,8 +54,35 @@ pub struct DemoArgs {
     /// Keep the timeout state on this Redis Cluster (comma-separated node
     /// addresses); `redis` then holds only the login sessions.
     pub redis_cluster: Option<Vec<String>>,
+    /// How users log in: the password form, or single sign-on through
+    /// the demo's identity provider ([`sso`]).
+    pub login: LoginMode,
+    /// How long the identity provider's own session lasts.
+    pub idp_session: Duration,
     /// Fault injection for `scripts/chaos.sh`; not for real use.
     pub faults: Faults,
+}
+
+/// How the demo's users log in (`--login password|sso`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoginMode {
+    /// The demo's own form; the timeout asks "Login to continue".
+    #[default]
+    Password,
+    /// The demo's identity provider; the timeout asks "Session expired"
+    /// and renews through the provider.
+    Sso,
+}
+
+impl LoginMode {
+    /// What the page reads at `GET /api/demo`.
+    pub fn demo_json(self) -> String {
+        let login = match self {
+            LoginMode::Password => "password",
+            LoginMode::Sso => "sso",
+        };
+        json!({ "login": login }).to_string()
+    }
 }
 
 /// Faults the chaos harness injects into a demo replica (`--hook-delay-ms`,
@@ -77,12 +105,15 @@ pub struct Faults {
 impl DemoArgs {
     /// The help text.
     pub const USAGE: &str = "usage: <demo> [--port PORT] [--timeout-seconds N] [--warn-seconds N] [--properties FILE]\n\
+        \x20      [--login password|sso] [--idp-session-seconds N]\n\
         \x20      [--redis URL [--replicas N] [--lease-ms N] [--command-timeout-ms N]\n\
         \x20      [--redis-cluster URL,URL,..]]\n\
         \x20      (--redis and after: axum-demo only; for scripts/chaos.sh also --hook-delay-ms N,\n\
         \x20      --hang-hook-user NAME, --hook-timeout-ms N, --hook-retries N, --clock-skew-ms N)\n\
         \n\
-        Defaults: port 3000, a 60-second idle timeout with a warning 20 seconds before.\n\
+        Defaults: port 3000, a 60-second idle timeout with a warning 20 seconds before,\n\
+        the password login (--login sso: the demo's identity provider, whose own\n\
+        session lasts --idp-session-seconds, 600 by default).\n\
         With --redis, the timeout state and the sessions live in that Redis, and\n\
         --replicas N starts N servers on ports PORT, PORT+1, ... sharing it.\n\
         The properties file takes the keys of the README (timeout.session.*); the\n\
@@ -108,6 +139,8 @@ impl DemoArgs {
             lease_ms: None,
             command_timeout_ms: None,
             redis_cluster: None,
+            login: LoginMode::Password,
+            idp_session: Duration::from_secs(600),
             faults: Faults::default(),
         };
         let mut args = args.into_iter();
@@ -162,6 +195,16 @@ impl DemoArgs {
                     )
                 }
                 "--clock-skew-ms" => parsed.faults.clock_skew_ms = number("milliseconds")?,
+                "--login" => {
+                    parsed.login = match value.as_str() {
+                        "password" => LoginMode::Password,
+                        "sso" => LoginMode::Sso,
+                        _ => return Err(format!("--login {value:?}: expected password or sso")),
+                    }
+                }
+                "--idp-session-seconds" => {
+                    parsed.idp_session = Duration::from_secs(number("whole seconds")?)
+                }
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
@@ -203,13 +246,13 @@ struct ReadmeDoctests;
 
 /// Reads the command line and the policy. `Err` is the exit code, after
 /// the help or what is wrong has been printed.
-pub fn start_up() -> Result<(u16, Policy), ExitCode> {
+pub fn start_up() -> Result<(DemoArgs, Policy), ExitCode> {
     let (args, policy) = start_up_args()?;
     if args.redis.is_some() {
         eprintln!("--redis: this demo runs on the memory store; axum-demo takes --redis");
         return Err(ExitCode::from(2));
     }
-    Ok((args.port, policy))
+    Ok((args, policy))
 }
 
 /// [`start_up`] with every argument.
@@ -232,6 +275,12 @@ pub fn start_up_args() -> Result<(DemoArgs, Policy), ExitCode> {
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// Where the adapters serve the browser client's module by default (the
+/// page imports it from there).
+pub fn client_module_path() -> String {
+    format!("{}/idle-timeout.js", timeout_core::CLIENT_PATH)
 }
 
 /// The 401 body of a wrong login.
@@ -304,6 +353,10 @@ mod tests {
         assert!(err.contains("expected whole seconds"), "{err}");
         let err = DemoArgs::parse(["--port"].map(String::from)).unwrap_err();
         assert!(err.contains("needs a value"), "{err}");
+        let err = DemoArgs::parse(["--login", "ldap"].map(String::from)).unwrap_err();
+        assert!(err.contains("expected password or sso"), "{err}");
+        let sso = DemoArgs::parse(["--login", "sso"].map(String::from)).expect("valid");
+        assert_eq!(sso.login, LoginMode::Sso);
         let err = DemoArgs::parse(["--colour", "red"].map(String::from)).unwrap_err();
         assert!(err.contains("unknown option"), "{err}");
 

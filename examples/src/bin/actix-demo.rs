@@ -8,16 +8,20 @@
 //! ```
 //! Log in with any user name and the password `demo`.
 
-use std::{net::TcpListener, process::ExitCode, time::Duration};
+use std::{net::TcpListener, process::ExitCode};
 
 use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
 use actix_web::{
-    App, HttpResponse, HttpServer,
+    App, HttpRequest, HttpResponse, HttpServer,
     cookie::Key,
     http::{StatusCode, header},
     web,
 };
-use examples::{Notes, WRONG_LOGIN_JSON, demo_login, note_text, page, user_json};
+use examples::{
+    DemoArgs, LoginMode, Notes, WRONG_LOGIN_JSON, demo_login, note_text, page,
+    sso::{self, Sso},
+    user_json,
+};
 use serde_json::{Value, json};
 use timeout_actix::{
     NOT_LOGGED_IN_JSON, SessionTimeout,
@@ -29,15 +33,17 @@ use timeout_core::{Policy, Tracker};
 struct Demo {
     tracker: Tracker,
     notes: Notes,
+    login: LoginMode,
+    sso: Sso,
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(true).init();
-    let (port, policy) = match examples::start_up() {
+    let (args, policy) = match examples::start_up() {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    match actix_web::rt::System::new().block_on(serve(port, policy)) {
+    match actix_web::rt::System::new().block_on(serve(&args, policy)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{err}");
@@ -46,12 +52,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(port: u16, policy: Policy) -> Result<(), String> {
+async fn serve(args: &DemoArgs, policy: Policy) -> Result<(), String> {
+    let port = args.port;
     let tracker = Tracker::new(policy);
     let _sweeper = tracker.spawn_sweeper();
     let demo = web::Data::new(Demo {
         tracker: tracker.clone(),
         notes: Notes::default(),
+        login: args.login,
+        sso: Sso::random(args.idp_session),
     });
     // The cookie lives until the browser closes; the idle timeout empties
     // the session earlier.
@@ -67,7 +76,6 @@ async fn serve(port: u16, policy: Policy) -> Result<(), String> {
     let server = HttpServer::new(move || {
         let tracked = web::scope("")
             .route("/api/me", web::get().to(me))
-            .route("/api/session", web::get().to(session_left))
             .route("/api/notes", web::get().to(notes))
             .route("/api/notes", web::post().to(save_note))
             .configure(timeout.routes())
@@ -78,7 +86,12 @@ async fn serve(port: u16, policy: Policy) -> Result<(), String> {
         let app = App::new()
             .app_data(demo.clone())
             .route("/api/login", web::post().to(login))
-            .route("/api/logout", web::post().to(logout));
+            .route("/api/logout", web::post().to(logout))
+            .route("/api/demo", web::get().to(demo_settings))
+            .route("/sso/start", web::get().to(sso_start))
+            .route("/sso/callback", web::get().to(sso_callback))
+            .route("/idp/authorize", web::get().to(idp_authorize))
+            .route("/idp/authorize", web::post().to(idp_authorize_form));
         page::FILES
             .into_iter()
             .fold(app, |app, (path, content_type, body)| {
@@ -134,17 +147,59 @@ async fn me(demo: web::Data<Demo>, session: Session) -> HttpResponse {
     }
 }
 
-/// Polled every second by the page with `?auto=true`: passive, so an open
-/// page does not keep its session alive.
-async fn session_left(demo: web::Data<Demo>, session: Session) -> HttpResponse {
-    let Ok(Some(subject)) = session::subject_of(&session) else {
-        return not_logged_in();
+async fn demo_settings(demo: web::Data<Demo>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(demo.login.demo_json())
+}
+
+fn sso_answer(answer: sso::Answer) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in answer.headers {
+        response.append_header((name, value));
+    }
+    response.body(answer.body)
+}
+
+fn cookies(request: &HttpRequest) -> &str {
+    request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+}
+
+async fn sso_start(demo: web::Data<Demo>) -> HttpResponse {
+    sso_answer(demo.sso.start())
+}
+
+async fn idp_authorize(demo: web::Data<Demo>, request: HttpRequest) -> HttpResponse {
+    sso_answer(
+        demo.sso
+            .authorize(request.query_string(), cookies(&request)),
+    )
+}
+
+async fn idp_authorize_form(demo: web::Data<Demo>, body: web::Bytes) -> HttpResponse {
+    sso_answer(demo.sso.authorize_form(&body))
+}
+
+/// The end of the single sign-on round trip: a checked assertion logs its
+/// user in, as the password form does.
+async fn sso_callback(
+    demo: web::Data<Demo>,
+    session: Session,
+    request: HttpRequest,
+) -> HttpResponse {
+    let user = match demo.sso.callback(request.query_string(), cookies(&request)) {
+        Ok(user) => user,
+        Err(refused) => return sso_answer(refused),
     };
-    let left = demo.tracker.time_left(&subject).await.ok().flatten();
-    json_response(json!({
-        "user": subject.user(),
-        "secondsLeft": left.unwrap_or(Duration::ZERO).as_secs_f64(),
-    }))
+    match session::log_in(&session, &demo.tracker, SessionUser::new(user)).await {
+        Ok(_) => sso_answer(Sso::logged_in_page(&examples::client_module_path())),
+        Err(err) => HttpResponse::ServiceUnavailable().body(err.to_string()),
+    }
 }
 
 async fn notes(demo: web::Data<Demo>, session: Session) -> HttpResponse {

@@ -28,8 +28,10 @@ use axum::{
 };
 use bytes::Bytes;
 use examples::{
-    DemoArgs, Faults, Notes, WRONG_LOGIN_JSON, demo_login, note_text, page,
-    redis_sessions::RedisSessions, user_json,
+    DemoArgs, Faults, LoginMode, Notes, WRONG_LOGIN_JSON, demo_login, note_text, page,
+    redis_sessions::RedisSessions,
+    sso::{self, Sso},
+    user_json,
 };
 use serde_json::{Value, json};
 use timeout_core::{
@@ -47,6 +49,8 @@ use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer, SessionS
 struct Demo {
     tracker: Tracker,
     notes: Notes,
+    login: LoginMode,
+    sso: Sso,
 }
 
 #[tokio::main]
@@ -213,6 +217,8 @@ where
     let demo = Demo {
         tracker: tracker.clone(),
         notes: Notes::default(),
+        login: args.login,
+        sso: Sso::random(args.idp_session),
     };
 
     // The browser session lives until the tab closes; the idle timeout ends
@@ -220,14 +226,21 @@ where
     let timeout = SessionTimeout::new(tracker.clone(), TowerSessions::new());
     let tracked = Router::new()
         .route("/api/me", get(me))
-        .route("/api/session", get(session_left))
         .route("/api/notes", get(notes).post(save_note))
         .merge(timeout.routes())
         .layer(timeout.layer());
-    // Logging in and out must work with a timed-out cookie: outside the layer.
+    // Logging in and out must work with a timed-out cookie: outside the
+    // layer, with the identity provider's round trip.
     let app = tracked
         .route("/api/login", axum::routing::post(login))
         .route("/api/logout", axum::routing::post(logout))
+        .route("/api/demo", get(demo_settings))
+        .route("/sso/start", get(sso_start))
+        .route("/sso/callback", get(sso_callback))
+        .route(
+            "/idp/authorize",
+            get(idp_authorize).post(idp_authorize_form),
+        )
         .merge(page_routes())
         .layer(
             SessionManagerLayer::new(sessions_store)
@@ -286,17 +299,75 @@ async fn me(State(demo): State<Demo>, session: Session) -> Response {
     }
 }
 
-/// Polled every second by the page with `?auto=true`: passive, so an open
-/// page does not keep its session alive.
-async fn session_left(State(demo): State<Demo>, session: Session) -> Response {
-    let Ok(Some(subject)) = sessions::subject_of(&session).await else {
-        return not_logged_in();
+async fn demo_settings(State(demo): State<Demo>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        demo.login.demo_json(),
+    )
+        .into_response()
+}
+
+fn sso_answer(answer: sso::Answer) -> Response {
+    let mut response = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        answer.body,
+    )
+        .into_response();
+    for (name, value) in answer.headers {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+fn raw_header(request: &axum::http::HeaderMap, name: header::HeaderName) -> &str {
+    request
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+}
+
+async fn sso_start(State(demo): State<Demo>) -> Response {
+    sso_answer(demo.sso.start())
+}
+
+async fn idp_authorize(
+    State(demo): State<Demo>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let query = uri.query().unwrap_or("");
+    sso_answer(
+        demo.sso
+            .authorize(query, raw_header(&headers, header::COOKIE)),
+    )
+}
+
+async fn idp_authorize_form(State(demo): State<Demo>, body: Bytes) -> Response {
+    sso_answer(demo.sso.authorize_form(&body))
+}
+
+/// The end of the single sign-on round trip: a checked assertion logs its
+/// user in, as the password form does.
+async fn sso_callback(
+    State(demo): State<Demo>,
+    session: Session,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let query = uri.query().unwrap_or("");
+    let user = match demo
+        .sso
+        .callback(query, raw_header(&headers, header::COOKIE))
+    {
+        Ok(user) => user,
+        Err(refused) => return sso_answer(refused),
     };
-    let left = demo.tracker.time_left(&subject).await.ok().flatten();
-    json_response(json!({
-        "user": subject.user(),
-        "secondsLeft": left.unwrap_or(Duration::ZERO).as_secs_f64(),
-    }))
+    match sessions::log_in(&session, &demo.tracker, SessionUser::new(user)).await {
+        Ok(_) => sso_answer(Sso::logged_in_page(&examples::client_module_path())),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response(),
+    }
 }
 
 async fn notes(State(demo): State<Demo>, session: Session) -> Response {
