@@ -12,12 +12,14 @@ use std::{
     thread,
 };
 
-use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
+use actix_session::{
+    Session, SessionMiddleware, config::PersistentSession, storage::CookieSessionStore,
+};
 use actix_web::{App, HttpResponse, HttpServer, cookie::Key, dev::ServerHandle, web};
 use serde_json::{Value, json};
 use timeout_actix::{
     Passive, SessionTimeout, mark_passive,
-    session::{self, ActixSession, SessionUser},
+    session::{self, ActixSession, ExpiryAudit, SessionUser},
 };
 use timeout_core::{Policy, Tracker};
 
@@ -84,6 +86,10 @@ async fn serve(
     }
     let tracker = builder.build();
     let _sweeper = config.sweeper.then(|| tracker.spawn_sweeper());
+    let ledger = timeout_core::FrameworkSessions::new("actix-session");
+    let _watch = ledger.watch(tracker.clone(), crate::axum_app::FRAMEWORK_WATCH);
+    let session_ttl = actix_web::cookie::time::Duration::try_from(config.framework_session)
+        .unwrap_or_else(|e| panic!("a framework session lifetime in range: {e}"));
     let state = web::Data::new(AppState {
         tracker: tracker.clone(),
         work_calls: Arc::default(),
@@ -117,9 +123,13 @@ async fn serve(
             .route("/test/active", web::get().to(active))
             .service(tracked)
             .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                    .cookie_secure(false)
-                    .build(),
+                SessionMiddleware::builder(
+                    ExpiryAudit::new(CookieSessionStore::default(), ledger.clone()),
+                    key.clone(),
+                )
+                .cookie_secure(false)
+                .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
+                .build(),
             )
     })
     .workers(1)

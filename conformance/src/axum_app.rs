@@ -22,11 +22,15 @@ use serde_json::{Value, json};
 use timeout_core::{Policy, Tracker};
 use timeout_tower::{
     Passive, SessionTimeout, mark_passive,
-    sessions::{self, DeleteSessions, SessionUser, TowerSessions},
+    sessions::{self, DeleteSessions, ExpiryAudit, SessionUser, TowerSessions},
 };
 use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
 
 use crate::{AppConfig, HookCounts, Launch, RunningApp, StoreFactory, login_request};
+
+/// How often the framework-session watch looks: the "time since it
+/// expired" of a record is at most about this.
+pub(crate) const FRAMEWORK_WATCH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Launches the axum test app.
 #[derive(Clone, Default)]
@@ -60,7 +64,7 @@ impl Launch for AxumApp {
         Box::pin(async move {
             let policy = Policy::from_properties(&config.properties)
                 .unwrap_or_else(|e| panic!("the scenario's properties are invalid: {e}"));
-            let sessions_store = MemoryStore::default();
+            let sessions_store = ExpiryAudit::new(MemoryStore::default());
             let hooks = HookCounts::default();
             let mut builder = Tracker::builder(policy)
                 .hook(DeleteSessions::new(sessions_store.clone()))
@@ -70,13 +74,17 @@ impl Launch for AxumApp {
             }
             let tracker = builder.build();
             let sweeper = config.sweeper.then(|| tracker.spawn_sweeper());
+            let watch = sessions_store.watch_every(&tracker, FRAMEWORK_WATCH);
             let state = AppState {
                 tracker: tracker.clone(),
                 work_calls: Arc::default(),
                 hooks,
             };
 
-            let expiry = Expiry::OnInactivity(time::Duration::hours(1));
+            let expiry = Expiry::OnInactivity(
+                time::Duration::try_from(config.framework_session)
+                    .unwrap_or_else(|e| panic!("a framework session lifetime in range: {e}")),
+            );
             let timeout = SessionTimeout::new(tracker, TowerSessions::new().expiry(expiry))
                 .ping_interval(config.ping_interval);
             let tracked = Router::new()
@@ -117,6 +125,7 @@ impl Launch for AxumApp {
                 guard: Box::new(Guard {
                     server,
                     _sweeper: sweeper,
+                    _watch: watch,
                 }),
             }
         })
@@ -126,6 +135,7 @@ impl Launch for AxumApp {
 struct Guard {
     server: tokio::task::JoinHandle<()>,
     _sweeper: Option<timeout_core::SweeperHandle>,
+    _watch: timeout_core::FrameworkWatch,
 }
 
 impl Drop for Guard {

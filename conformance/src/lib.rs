@@ -18,7 +18,7 @@
 //! | reset, notifications, events | the adapter's routes at their default paths |
 //! | `GET /plain/me` | **outside** the middleware: 200 `{"user":..}` while the framework session holds a user, else 401 |
 //! | `GET /test/calls` | outside: how many times `/work` ran, `{"work":n}` |
-//! | `GET /test/hooks` | outside: timeout hook runs per user, `{"alice":1}` |
+//! | `GET /test/hooks` | outside: timeout hook runs per user, `{"alice":1}`; framework-session expiries as `"framework:alice"`, and the last one's time since it expired as `"framework-since-ms:alice"` |
 //! | `GET /test/time-left` | outside: `{"ms":n}` left for the caller's session, `{"ms":null}` if untracked |
 //! | `GET /test/active` | outside: tracked keys, `{"active":n}` |
 //!
@@ -39,8 +39,9 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+use async_trait::async_trait;
 use serde_json::Value;
-use timeout_core::{Store, TimeoutHook, hook_fn};
+use timeout_core::{Expired, FrameworkExpiry, HookError, Store, TimeoutHook};
 
 /// Makes the timeout store of each app (the memory store when an app has
 /// none).
@@ -53,15 +54,7 @@ pub struct HookCounts(Arc<Mutex<BTreeMap<String, u64>>>);
 impl HookCounts {
     /// A hook that counts its runs here.
     pub fn hook(&self) -> impl TimeoutHook {
-        let counts = self.clone();
-        hook_fn("count", move |expired| {
-            let counts = counts.clone();
-            let user = expired.user.clone();
-            async move {
-                *counts.lock().entry(user).or_default() += 1;
-                Ok(())
-            }
-        })
+        CountingHook(self.clone())
     }
 
     /// The counts, as `GET /test/hooks` answers them.
@@ -71,6 +64,33 @@ impl HookCounts {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct CountingHook(HookCounts);
+
+#[async_trait]
+impl TimeoutHook for CountingHook {
+    async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError> {
+        *self.0.lock().entry(expired.user.clone()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn on_framework_session_expired(
+        &self,
+        expiry: &FrameworkExpiry,
+    ) -> Result<(), HookError> {
+        let mut counts = self.0.lock();
+        *counts
+            .entry(format!("framework:{}", expiry.user))
+            .or_default() += 1;
+        let since = u64::try_from(expiry.since.as_millis()).unwrap_or(u64::MAX);
+        counts.insert(format!("framework-since-ms:{}", expiry.user), since);
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "count"
     }
 }
 
@@ -99,6 +119,9 @@ pub struct AppConfig {
     pub sweeper: bool,
     /// How often the notification socket pings its client.
     pub ping_interval: std::time::Duration,
+    /// How long the framework's own session lives without a save
+    /// (tower-sessions' `OnInactivity`, actix-session's `session_ttl`).
+    pub framework_session: std::time::Duration,
 }
 
 impl AppConfig {
@@ -121,7 +144,14 @@ impl AppConfig {
             ),
             sweeper: true,
             ping_interval: timeout_core::DEFAULT_PING_INTERVAL,
+            framework_session: std::time::Duration::from_secs(3600),
         }
+    }
+
+    /// The framework's own session ends `lifetime` after its last save.
+    pub fn framework_session(mut self, lifetime: std::time::Duration) -> AppConfig {
+        self.framework_session = lifetime;
+        self
     }
 
     /// The notification socket pings its client every `interval`.
@@ -181,6 +211,7 @@ macro_rules! suite {
             an_oversized_client_message_closes_the_socket,
             status_tells_the_time_left_passively,
             client_files_are_served_with_an_etag_even_to_a_timed_out_session,
+            a_framework_session_that_expires_first_is_recorded_once,
         );
     };
     (@each $launch:expr; $($name:ident),* $(,)?) => {

@@ -655,3 +655,71 @@ pub async fn client_files_are_served_with_an_etag_even_to_a_timed_out_session(la
     // Fetching them was no activity: the session is still timed out.
     assert_refused_with_logout(&alice, "/work").await;
 }
+
+/// The framework's own session (tower-sessions, actix-session) ends before
+/// the idle timeout: one record with the user and the time since it
+/// expired; the idle timeout still logs the user out at its own deadline.
+/// A framework session that the idle timeout ended first gets no record.
+pub async fn a_framework_session_that_expires_first_is_recorded_once(launch: &dyn Launch) {
+    let app = launch
+        .start(
+            AppConfig::enabled("timeout.session.seconds=4\ntimeout.session.notification.seconds=1")
+                .framework_session(Duration::from_secs(1)),
+        )
+        .await;
+    let alice = logged_in(&app, "alice").await;
+    let started = Instant::now();
+    let expired = loop {
+        let counts = alice.get("/test/hooks").await.json();
+        if counts["framework:alice"].as_u64() == Some(1) {
+            break counts;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no framework-session expiry recorded 3 s after a 1 s framework session: {counts}"
+        );
+        sleep(Duration::from_millis(50)).await;
+    };
+    let since = expired["framework-since-ms:alice"]
+        .as_u64()
+        .expect("a time since");
+    assert!(
+        since <= 1000,
+        "noticed {since} ms after it expired; the watch looks every 100 ms"
+    );
+    assert_eq!(
+        hooks_of(&alice, "alice").await,
+        0,
+        "the idle timeout came before its deadline"
+    );
+    // The idle timeout goes on and logs alice out at its own deadline, and
+    // the framework expiry is not recorded again.
+    sleep(Duration::from_millis(4500).saturating_sub(started.elapsed())).await;
+    let counts = alice.get("/test/hooks").await.json();
+    assert_eq!(
+        counts["alice"].as_u64(),
+        Some(1),
+        "no idle timeout after the framework's: {counts}"
+    );
+    assert_eq!(
+        counts["framework:alice"].as_u64(),
+        Some(1),
+        "recorded twice: {counts}"
+    );
+
+    // The other way round: the idle timeout ends bob first.
+    let app = launch
+        .start(
+            AppConfig::enabled(LOGOUT_AT_1S_NO_WARNING).framework_session(Duration::from_secs(2)),
+        )
+        .await;
+    let bob = logged_in(&app, "bob").await;
+    sleep(Duration::from_millis(3000)).await;
+    let counts = bob.get("/test/hooks").await.json();
+    assert_eq!(counts["bob"].as_u64(), Some(1), "no idle timeout: {counts}");
+    assert_eq!(
+        counts["framework:bob"],
+        Value::Null,
+        "the idle timeout ended it first: {counts}"
+    );
+}

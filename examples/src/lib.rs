@@ -59,6 +59,10 @@ pub struct DemoArgs {
     pub login: LoginMode,
     /// How long the identity provider's own session lasts.
     pub idp_session: Duration,
+    /// How long the framework's own session lives without a save
+    /// (tower-sessions' `OnInactivity`, actix-session's `session_ttl`);
+    /// `None`: until the browser closes (axum), 9 hours (actix).
+    pub framework_session: Option<Duration>,
     /// Fault injection for `scripts/chaos.sh`; not for real use.
     pub faults: Faults,
 }
@@ -105,7 +109,7 @@ pub struct Faults {
 impl DemoArgs {
     /// The help text.
     pub const USAGE: &str = "usage: <demo> [--port PORT] [--timeout-seconds N] [--warn-seconds N] [--properties FILE]\n\
-        \x20      [--login password|sso] [--idp-session-seconds N]\n\
+        \x20      [--login password|sso] [--idp-session-seconds N] [--framework-session-seconds N]\n\
         \x20      [--redis URL [--replicas N] [--lease-ms N] [--command-timeout-ms N]\n\
         \x20      [--redis-cluster URL,URL,..]]\n\
         \x20      (--redis and after: axum-demo only; for scripts/chaos.sh also --hook-delay-ms N,\n\
@@ -113,7 +117,9 @@ impl DemoArgs {
         \n\
         Defaults: port 3000, a 60-second idle timeout with a warning 20 seconds before,\n\
         the password login (--login sso: the demo's identity provider, whose own\n\
-        session lasts --idp-session-seconds, 600 by default).\n\
+        session lasts --idp-session-seconds, 600 by default). A framework session\n\
+        shorter than the idle timeout (--framework-session-seconds) shows the audit\n\
+        record of a framework session that expired first.\n\
         With --redis, the timeout state and the sessions live in that Redis, and\n\
         --replicas N starts N servers on ports PORT, PORT+1, ... sharing it.\n\
         The properties file takes the keys of the README (timeout.session.*); the\n\
@@ -141,6 +147,7 @@ impl DemoArgs {
             redis_cluster: None,
             login: LoginMode::Password,
             idp_session: Duration::from_secs(600),
+            framework_session: None,
             faults: Faults::default(),
         };
         let mut args = args.into_iter();
@@ -201,6 +208,9 @@ impl DemoArgs {
                         "sso" => LoginMode::Sso,
                         _ => return Err(format!("--login {value:?}: expected password or sso")),
                     }
+                }
+                "--framework-session-seconds" => {
+                    parsed.framework_session = Some(Duration::from_secs(number("whole seconds")?))
                 }
                 "--idp-session-seconds" => {
                     parsed.idp_session = Duration::from_secs(number("whole seconds")?)

@@ -10,16 +10,26 @@
 //! log in again.
 
 use std::{
+    collections::HashMap,
     future::{Ready, ready},
     hash::{BuildHasher, RandomState},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
-use actix_session::{Session, SessionExt};
+use actix_session::{
+    Session, SessionExt,
+    storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError},
+};
 use actix_web::HttpRequest;
 use serde::{Deserialize, Serialize};
-use timeout_core::{Decision, IdentifyError, Identity, Subject, Tracker};
+use timeout_core::{
+    DEFAULT_FRAMEWORK_WATCH, Decision, FrameworkSessions, FrameworkWatch, IdentifyError, Identity,
+    Subject, Tracker,
+};
 
 use crate::Identify;
 
@@ -243,5 +253,130 @@ mod tests {
             (0..10_000).map(|_| fresh_login_id()).collect();
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.len() == 32));
+    }
+}
+
+/// An actix-session store that notices when one of its logged-in sessions
+/// reaches the end of its TTL before the idle timeout ends it: an audit
+/// record (event `framework_session_expired`, with the login's tracking id,
+/// the user and the time since it expired) and
+/// [`TimeoutHook::on_framework_session_expired`](timeout_core::TimeoutHook::on_framework_session_expired).
+///
+/// The TTL is actix-session's state TTL: a `PersistentSession`'s
+/// `session_ttl`, or a server-side store's `state_ttl`. With the
+/// `CookieSessionStore` and the default `BrowserSession` nothing expires on
+/// the server, so there is nothing to watch. The state of a cookie store
+/// lives in the browser: each replica knows the saves it made, so with
+/// several replicas a session saved later elsewhere can be reported early.
+/// actix builds its app once per worker: make one [`expiry_ledger`] and
+/// wrap each worker's store with it.
+///
+/// ```
+/// use actix_session::{SessionMiddleware, config::PersistentSession, storage::CookieSessionStore};
+/// use actix_web::{App, cookie::{Key, time::Duration}};
+/// use timeout_actix::session::{ExpiryAudit, expiry_ledger};
+/// use timeout_core::{Policy, Tracker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), timeout_core::ConfigError> {
+/// let tracker = Tracker::new(Policy::from_properties("timeout.session.enabled=true")?);
+/// let (ledger, _watch) = expiry_ledger(&tracker);
+/// let key = Key::generate();
+/// // In the `HttpServer::new` factory:
+/// let store = ExpiryAudit::new(CookieSessionStore::default(), ledger.clone());
+/// let sessions = SessionMiddleware::builder(store, key)
+///     .session_lifecycle(PersistentSession::default().session_ttl(Duration::hours(9)))
+///     .build();
+/// # let _ = sessions;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExpiryAudit<S> {
+    inner: S,
+    ledger: Arc<FrameworkSessions>,
+}
+
+/// The ledger the [`ExpiryAudit`] stores of every worker share, and its
+/// watch, which looks for expired sessions every second until dropped.
+pub fn expiry_ledger(tracker: &Tracker) -> (Arc<FrameworkSessions>, FrameworkWatch) {
+    let ledger = FrameworkSessions::new("actix-session");
+    let watch = ledger.watch(tracker.clone(), DEFAULT_FRAMEWORK_WATCH);
+    (ledger, watch)
+}
+
+impl<S: SessionStore> ExpiryAudit<S> {
+    /// Wraps `inner`, writing to `ledger` (from [`expiry_ledger`]).
+    pub fn new(inner: S, ledger: Arc<FrameworkSessions>) -> Self {
+        ExpiryAudit { inner, ledger }
+    }
+
+    fn note(&self, user: Option<SessionUser>, ttl: &actix_web::cookie::time::Duration) {
+        let Some(user) = user else { return };
+        let ttl = Duration::try_from(*ttl).unwrap_or_default();
+        self.ledger
+            .saved(&user.login, &user.name, SystemTime::now() + ttl);
+    }
+
+    /// The logged-in user of the state stored under `key`, if any.
+    async fn user_at(&self, key: &SessionKey) -> Option<SessionUser> {
+        let state = self.inner.load(key).await.ok()??;
+        user_in(&state)
+    }
+}
+
+fn user_in(state: &HashMap<String, String>) -> Option<SessionUser> {
+    let user: SessionUser = serde_json::from_str(state.get(SESSION_USER_KEY)?).ok()?;
+    (!user.login.is_empty()).then_some(user)
+}
+
+impl<S: SessionStore> SessionStore for ExpiryAudit<S> {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        self.inner.load(key).await
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let user = user_in(&state);
+        let key = self.inner.save(state, ttl).await?;
+        self.note(user, ttl);
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let before = self.user_at(&key).await;
+        let user = user_in(&state);
+        let key = self.inner.update(key, state, ttl).await?;
+        if let Some(before) = before
+            && user.as_ref().is_none_or(|now| now.login != before.login)
+        {
+            self.ledger.ended(&before.login);
+        }
+        self.note(user, ttl);
+        Ok(key)
+    }
+
+    async fn update_ttl(
+        &self,
+        key: &SessionKey,
+        ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        self.inner.update_ttl(key, ttl).await?;
+        let user = self.user_at(key).await;
+        self.note(user, ttl);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        if let Some(user) = self.user_at(key).await {
+            self.ledger.ended(&user.login);
+        }
+        self.inner.delete(key).await
     }
 }

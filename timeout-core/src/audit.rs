@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write};
 
-use crate::{Cause, Expired, StateLost, Subject, subject::redacted};
+use crate::{Cause, Expired, FrameworkExpiry, StateLost, Subject, subject::redacted};
 
 /// The `tracing` target of audit records.
 pub const AUDIT_TARGET: &str = "timeout::audit";
@@ -69,6 +69,21 @@ pub(crate) fn timed_out(expired: &Expired) {
             Cause::StateLost => "logged out: the timeout store lost the session's state",
             _ => "logged out after the idle timeout",
         }
+    );
+}
+
+/// The counterpart of the product's "Application Server Session Inactivity
+/// Timeout - Time since server session expired: [89000ms]".
+pub(crate) fn framework_session_expired(expiry: &FrameworkExpiry) {
+    tracing::info!(
+        target: AUDIT_TARGET,
+        event = "framework_session_expired",
+        framework = expiry.framework,
+        user = %Escaped(&expiry.user),
+        session = %Escaped(&redacted(&expiry.session)),
+        since_ms = u64::try_from(expiry.since.as_millis()).unwrap_or(u64::MAX),
+        "the framework session expired before the idle timeout; time since it expired: {} ms",
+        expiry.since.as_millis()
     );
 }
 

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Expired, HookError, StateLost, TimeoutHook, audit};
+use crate::{Expired, FrameworkExpiry, HookError, StateLost, TimeoutHook, audit};
 
 /// How long one attempt of one hook may take by default.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,6 +113,37 @@ pub(crate) async fn run_state_lost(
                 run = %audit::Escaped(&id),
                 attempts,
                 "the state-lost hook gave up ({failure}); reconcile by hand"
+            );
+        }
+    }
+}
+
+/// Tells every hook that a framework session expired first, with the same
+/// retries.
+pub(crate) async fn run_framework_expired(
+    hooks: &[Arc<dyn TimeoutHook>],
+    expiry: &FrameworkExpiry,
+    policy: HookPolicy,
+    counters: &HookCounters,
+) {
+    let id = format!("framework-expired:{}", expiry.session);
+    for hook in hooks {
+        let run = Run {
+            hook: hook.name(),
+            user: &expiry.user,
+            id: &id,
+        };
+        if let Err((attempts, failure)) = with_retries(run, policy, counters, || {
+            hook.on_framework_session_expired(expiry)
+        })
+        .await
+        {
+            tracing::warn!(
+                target: "timeout",
+                hook = %audit::Escaped(hook.name()),
+                user = %audit::Escaped(&expiry.user),
+                attempts,
+                "the framework-session-expired hook gave up ({failure})"
             );
         }
     }

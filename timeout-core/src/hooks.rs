@@ -5,7 +5,7 @@ use std::{fmt, future::Future};
 
 use async_trait::async_trait;
 
-use crate::{Expired, StateLost};
+use crate::{Expired, FrameworkExpiry, StateLost};
 
 /// The error a hook reports; it is logged and the other hooks still run.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -51,6 +51,19 @@ pub trait TimeoutHook: Send + Sync + 'static {
     /// does nothing.
     async fn on_state_lost(&self, lost: &StateLost) -> Result<(), HookError> {
         let _ = lost;
+        Ok(())
+    }
+
+    /// Called when the web framework's own session expired while the idle
+    /// timeout still ran (see [`FrameworkSessions`](crate::FrameworkSessions)):
+    /// the framework logged the user out, not the idle timeout, whose
+    /// tracking goes on until its own deadline. Bounded and retried like
+    /// [`on_timeout`](TimeoutHook::on_timeout); the default does nothing.
+    async fn on_framework_session_expired(
+        &self,
+        expiry: &FrameworkExpiry,
+    ) -> Result<(), HookError> {
+        let _ = expiry;
         Ok(())
     }
 

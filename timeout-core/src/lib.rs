@@ -40,6 +40,7 @@ mod client;
 mod clock;
 mod config;
 mod deferred;
+mod framework;
 mod gate;
 mod heartbeat;
 mod hook_runs;
@@ -62,6 +63,9 @@ pub use self::{
         PolicyBuilder, StoreUnavailable,
     },
     deferred::DeferredActivity,
+    framework::{
+        DEFAULT_FRAMEWORK_WATCH, FrameworkExpiry, FrameworkSessions, FrameworkWatch, StillAlive,
+    },
     gate::{
         CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Decided, Deciding, EVENTS_PATH,
         Endpoints, Entry, Gate, IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON,

@@ -607,6 +607,19 @@ impl Tracker {
             .map(|deadline| deadline.saturating_since(now)))
     }
 
+    /// Runs the hooks' [`on_framework_session_expired`](TimeoutHook::on_framework_session_expired)
+    /// for `expiry` (the audit record is [`FrameworkSessions`](crate::FrameworkSessions)'s).
+    pub(crate) async fn framework_session_expired(&self, expiry: &crate::FrameworkExpiry) {
+        let inner = &self.inner;
+        hook_runs::run_framework_expired(
+            &inner.hooks,
+            expiry,
+            inner.hook_policy,
+            &inner.hook_counters,
+        )
+        .await;
+    }
+
     /// Number of tracked keys: license seats in use.
     pub async fn active_count(&self) -> Result<u64, StoreError> {
         self.inner.store.count_active().await

@@ -89,3 +89,51 @@ fn audit_records_are_one_line_each_and_escape_names() {
     // No line starts with the forged prefix.
     assert!(!text.lines().any(|l| l.starts_with("2026-01-01")), "{text}");
 }
+
+#[test]
+fn a_framework_session_that_expired_first_gets_one_record_with_the_time_since() {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_target(true)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let tracker = Tracker::new(Policy::builder().enabled(true).build().unwrap());
+            let ledger = timeout_core::FrameworkSessions::new("tower-sessions");
+            let now = std::time::SystemTime::now();
+            ledger.saved(
+                "0123456789abcdef",
+                "eve\nforged",
+                now - Duration::from_millis(89_000),
+            );
+            ledger.reap(&tracker, now).await;
+            ledger.reap(&tracker, now).await;
+        });
+    });
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let audit: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("timeout::audit"))
+        .collect();
+    assert_eq!(audit.len(), 1, "one record for one expiry:\n{text}");
+    let record = audit[0];
+    for part in [
+        "event=\"framework_session_expired\"",
+        "framework=\"tower-sessions\"",
+        "user=\"eve\\nforged\"",
+        "since_ms=89000",
+        "time since it expired: 89000 ms",
+    ] {
+        assert!(record.contains(part), "{part} missing in {record}");
+    }
+    assert!(
+        !record.contains("0123456789abcdef"),
+        "the whole session id is logged: {record}"
+    );
+}

@@ -3,15 +3,26 @@
 //! record stored in the session identify a request; on timeout the session
 //! record is deleted, so the cookie stops working everywhere.
 
-use std::{fmt, future::Future, pin::Pin, str::FromStr, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use async_trait::async_trait;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
-use timeout_core::{Decision, Expired, HookError, Subject, TimeoutHook, Tracker};
+use timeout_core::{
+    DEFAULT_FRAMEWORK_WATCH, Decision, Expired, FrameworkSessions, FrameworkWatch, HookError,
+    Subject, TimeoutHook, Tracker,
+};
 use tower_sessions::{
     Session, SessionStore,
-    session::{Expiry, Id},
+    session::{Expiry, Id, Record},
+    session_store,
 };
 
 use crate::{Identify, IdentifyError, Identity};
@@ -242,5 +253,110 @@ impl<S: SessionStore + Clone> TimeoutHook for DeleteSessions<S> {
 
     fn name(&self) -> &str {
         "delete tower-sessions records"
+    }
+}
+
+/// A tower-sessions store that notices when one of its logged-in sessions
+/// expires by tower-sessions' own expiry before the idle timeout ends it:
+/// an audit record (event `framework_session_expired`, with the session,
+/// the user and the time since it expired) and
+/// [`TimeoutHook::on_framework_session_expired`]. Wrap the store given to
+/// the `SessionManagerLayer` and to [`DeleteSessions`], then
+/// [`watch`](ExpiryAudit::watch) with the tracker.
+///
+/// ```
+/// use time::Duration;
+/// use timeout_core::{Policy, Tracker};
+/// use timeout_tower::sessions::{DeleteSessions, ExpiryAudit};
+/// use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), timeout_core::ConfigError> {
+/// let store = ExpiryAudit::new(MemoryStore::default());
+/// let tracker = Tracker::builder(Policy::from_properties("timeout.session.enabled=true")?)
+///     .hook(DeleteSessions::new(store.clone()))
+///     .build();
+/// let _watch = store.watch(&tracker);
+/// let sessions = SessionManagerLayer::new(store).with_expiry(Expiry::OnInactivity(Duration::hours(1)));
+/// # let _ = sessions;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExpiryAudit<S> {
+    inner: S,
+    ledger: Arc<FrameworkSessions>,
+}
+
+impl<S: SessionStore + Clone> ExpiryAudit<S> {
+    /// Wraps `inner`. Before reporting a session, the watch loads it from
+    /// `inner` again: another replica may have saved it later.
+    pub fn new(inner: S) -> Self {
+        let ledger = FrameworkSessions::new("tower-sessions");
+        let probe = inner.clone();
+        ledger.still_alive_with(Box::new(move |session| {
+            let store = probe.clone();
+            Box::pin(async move {
+                let id = Id::from_str(&session).ok()?;
+                let record = store.load(&id).await.ok()??;
+                Some(SystemTime::from(record.expiry_date))
+            })
+        }));
+        ExpiryAudit { inner, ledger }
+    }
+
+    /// Looks for expired sessions every second (see
+    /// [`watch_every`](ExpiryAudit::watch_every)) until the handle drops.
+    pub fn watch(&self, tracker: &Tracker) -> FrameworkWatch {
+        self.watch_every(tracker, DEFAULT_FRAMEWORK_WATCH)
+    }
+
+    /// Looks for expired sessions every `every`: the "time since it
+    /// expired" of a record is at most about that.
+    pub fn watch_every(&self, tracker: &Tracker, every: Duration) -> FrameworkWatch {
+        self.ledger.watch(tracker.clone(), every)
+    }
+
+    /// The sessions it knows.
+    pub fn ledger(&self) -> &Arc<FrameworkSessions> {
+        &self.ledger
+    }
+
+    fn note(&self, record: &Record) {
+        let session = record.id.to_string();
+        let user = record
+            .data
+            .get(SESSION_USER_KEY)
+            .and_then(|value| serde_json::from_value::<SessionUser>(value.clone()).ok());
+        match user {
+            Some(user) => {
+                self.ledger
+                    .saved(&session, &user.name, SystemTime::from(record.expiry_date));
+            }
+            None => self.ledger.ended(&session),
+        }
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore + Clone> SessionStore for ExpiryAudit<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.inner.create(record).await?;
+        self.note(record);
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.inner.save(record).await?;
+        self.note(record);
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.inner.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.inner.delete(id).await?;
+        self.ledger.ended(&id.to_string());
+        Ok(())
     }
 }

@@ -10,7 +10,9 @@
 
 use std::{net::TcpListener, process::ExitCode};
 
-use actix_session::{Session, SessionMiddleware, storage::CookieSessionStore};
+use actix_session::{
+    Session, SessionMiddleware, config::PersistentSession, storage::CookieSessionStore,
+};
 use actix_web::{
     App, HttpRequest, HttpResponse, HttpServer,
     cookie::Key,
@@ -25,7 +27,7 @@ use examples::{
 use serde_json::{Value, json};
 use timeout_actix::{
     NOT_LOGGED_IN_JSON, SessionTimeout,
-    session::{self, ActixSession, SessionUser},
+    session::{self, ActixSession, ExpiryAudit, SessionUser},
 };
 use timeout_core::{Policy, Tracker};
 
@@ -62,9 +64,16 @@ async fn serve(args: &DemoArgs, policy: Policy) -> Result<(), String> {
         login: args.login,
         sso: Sso::random(args.idp_session),
     });
-    // The cookie lives until the browser closes; the idle timeout empties
+    // The cookie lasts the framework session's lifetime; the audit records a
+    // session that reaches it before the idle timeout, which usually empties
     // the session earlier.
-    let timeout = SessionTimeout::new(tracker.clone(), ActixSession::new());
+    let lifetime = args
+        .framework_session
+        .unwrap_or(std::time::Duration::from_secs(9 * 3600));
+    let session_ttl = actix_web::cookie::time::Duration::try_from(lifetime)
+        .map_err(|e| format!("--framework-session-seconds: {e}"))?;
+    let (ledger, _framework_watch) = session::expiry_ledger(&tracker);
+    let timeout = SessionTimeout::new(tracker.clone(), ActixSession::new().ttl(lifetime));
     let key = Key::generate();
 
     let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
@@ -104,9 +113,13 @@ async fn serve(args: &DemoArgs, policy: Policy) -> Result<(), String> {
             })
             .service(tracked)
             .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                    .cookie_secure(false)
-                    .build(),
+                SessionMiddleware::builder(
+                    ExpiryAudit::new(CookieSessionStore::default(), ledger.clone()),
+                    key.clone(),
+                )
+                .cookie_secure(false)
+                .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
+                .build(),
             )
     })
     .workers(2)

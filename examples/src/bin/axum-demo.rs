@@ -41,7 +41,7 @@ use timeout_core::{
 use timeout_redis::RedisStore;
 use timeout_tower::{
     NOT_LOGGED_IN_JSON, Passive, SessionTimeout,
-    sessions::{self, DeleteSessions, SessionUser, TowerSessions},
+    sessions::{self, DeleteSessions, ExpiryAudit, SessionUser, TowerSessions},
 };
 use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer, SessionStore};
 
@@ -199,6 +199,16 @@ where
 {
     let port = args.port;
     let faults = &args.faults;
+    // Audit records of framework sessions that expire before the idle
+    // timeout (with --framework-session-seconds shorter than it).
+    let sessions_store = ExpiryAudit::new(sessions_store);
+    let expiry = match args.framework_session {
+        Some(lifetime) => Expiry::OnInactivity(
+            time::Duration::try_from(lifetime)
+                .map_err(|e| format!("--framework-session-seconds: {e}"))?,
+        ),
+        None => Expiry::OnSessionEnd,
+    };
     let mut tracker = tracker
         .hook(DeleteSessions::new(sessions_store.clone()))
         .hook(PrintHook(faults.clone()));
@@ -214,6 +224,7 @@ where
     }
     let tracker = tracker.build();
     let _sweeper = tracker.spawn_sweeper();
+    let _framework_watch = sessions_store.watch(&tracker);
     let demo = Demo {
         tracker: tracker.clone(),
         notes: Notes::default(),
@@ -221,9 +232,10 @@ where
         sso: Sso::random(args.idp_session),
     };
 
-    // The browser session lives until the tab closes; the idle timeout ends
-    // it earlier and deletes the record.
-    let timeout = SessionTimeout::new(tracker.clone(), TowerSessions::new());
+    // The browser session lives until the tab closes (or for
+    // --framework-session-seconds); the idle timeout ends it earlier and
+    // deletes the record.
+    let timeout = SessionTimeout::new(tracker.clone(), TowerSessions::new().expiry(expiry));
     let tracked = Router::new()
         .route("/api/me", get(me))
         .route("/api/notes", get(notes).post(save_note))
@@ -245,7 +257,7 @@ where
         .layer(
             SessionManagerLayer::new(sessions_store)
                 .with_secure(false)
-                .with_expiry(Expiry::OnSessionEnd),
+                .with_expiry(expiry),
         )
         .with_state(demo);
 
