@@ -129,7 +129,7 @@ fn etag_of(body: &str) -> String {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tracker = Tracker::new(Policy::builder().enabled(true).build()?);
 /// let alice = Subject::new("s1", "alice")?;
-/// tracker.login(&alice).await?;
+/// tracker.login(&alice).await;
 /// let body = status_json(&tracker, &alice).await.expect("the memory store answers");
 /// let status: serde_json::Value = serde_json::from_str(&body)?;
 /// assert_eq!(status["user"], "alice");
