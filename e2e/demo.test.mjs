@@ -326,6 +326,39 @@ scenario('5 tabs: 1 socket, dialogs only on the main one, hand-over, logout and 
   }
 });
 
+scenario('a dropped socket is opened again, after a status check, and the warning still arrives', ['password'], async ({ context, errors }) => {
+  let sockets = 0;
+  let statusChecks = 0;
+  let checksAtReopen = 0;
+  await context.routeWebSocket(/\/rest\/user\/timeout\/notifications$/, (ws) => {
+    sockets++;
+    if (sockets === 2) checksAtReopen = statusChecks;
+    ws.connectToServer();
+    // The network drops the first socket soon after it opened.
+    if (sockets === 1) setTimeout(() => ws.close({ code: 4000, reason: 'dropped by the test' }), 300);
+  });
+  const page = await newPage(context, errors);
+  page.on('request', (req) => { if (req.url().endsWith('/rest/user/timeout/status')) statusChecks++; });
+  await logIn(page, userName('dropped'));
+  await warningShown(page, 'no warning after the socket was dropped');
+  assert.ok(sockets >= 2, `the dropped socket was not opened again (${sockets} sockets)`);
+  // One check when the tab starts listening, one before it opens again.
+  assert.ok(checksAtReopen >= 2, `no status check before reopening (${checksAtReopen} checks)`);
+});
+
+scenario('a tab left on the login screen follows a login in another tab, and takes over when it closes', ['password'], async ({ context, errors }) => {
+  const waiting = await newPage(context, errors);
+  await waiting.goto(base, { waitUntil: 'load' });
+  await visible(waiting, '#login-form', 5000, 'the login form');
+  const other = await newPage(context, errors);
+  const user = userName('follow');
+  await logIn(other, user);
+  await visible(waiting, '#app', 3000, 'the tab on the login screen did not follow the login');
+  assert.equal(await text(waiting, '#user-name'), user);
+  await other.close();
+  await warningShown(waiting, 'the remaining tab did not take over the warning');
+});
+
 scenario('without WebSocket the warning comes over Server-Sent Events', ['password'], async ({ context, errors }) => {
   await context.addInitScript(() => { delete window.WebSocket; });
   const page = await newPage(context, errors);

@@ -176,10 +176,12 @@ export class IdleTimeout extends EventTarget {
       this._becomeMain();
       return;
     }
-    locks.request(`${this.options.channel}:main`, () => new Promise((release) => {
+    const waiting = new AbortController();
+    this._lockAbort = () => waiting.abort();
+    locks.request(`${this.options.channel}:main`, { signal: waiting.signal }, () => new Promise((release) => {
       this._lockAbort = release;
       this._becomeMain();
-    })).catch(() => {});
+    })).catch(() => { /* aborted by destroy() */ });
   }
 
   _becomeMain() {
@@ -289,6 +291,8 @@ export class IdleTimeout extends EventTarget {
     this._enter('active');
     this._emit('loggedin', { user: this.user });
     if (tell) this._tell({ type: 'loggedin', user: this.user });
+    // A tab that was on the login screen joins the election now.
+    this._elect();
     if (this.main) this._listen();
   }
 
