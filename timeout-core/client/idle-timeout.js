@@ -319,9 +319,10 @@ export class IdleTimeout extends EventTarget {
   }
 
   // Reads the passive status and acts on it; `warned`: the server just sent
-  // the warning. Returns the answer, or null when the server could not be
-  // reached.
-  async _check(warned = false) {
+  // the warning; `catchUp`: the tab was not listening until now (it just
+  // became the main window, or its connection dropped) and may have missed
+  // it. Returns the answer, or null when the server could not be reached.
+  async _check(warned = false, catchUp = false) {
     const gen = this._gen;
     let answer;
     try {
@@ -339,7 +340,8 @@ export class IdleTimeout extends EventTarget {
       } else if (this.state === 'warning') {
         if (left > (this.warnSeconds || 0) + 1) this._stayed(true); // activity elsewhere
         else this._warning(left);
-      } else if (warned ? left <= (this.warnSeconds || 0) + 1 : this.transport === 'poll' && left <= (this.warnSeconds || 0)) {
+      } else if (warned ? left <= (this.warnSeconds || 0) + 1
+        : (catchUp || this.transport === 'poll') && left <= (this.warnSeconds || 0)) {
         this._warning(left);
       }
     } else if (status === 401) {
@@ -379,7 +381,7 @@ export class IdleTimeout extends EventTarget {
   _listen() {
     this._failures = 0;
     this._delay = RECONNECT_MIN_MS;
-    this._check().then(() => {
+    this._check(false, true).then(() => {
       if (this._listening() && this.main && !this.transport) this._open(this._firstTransport());
     });
   }
@@ -450,7 +452,7 @@ export class IdleTimeout extends EventTarget {
     const delay = this._delay * (0.8 + Math.random() * 0.4);
     this._delay = Math.min(this._delay * 2, RECONNECT_MAX_MS);
     this._later(async () => {
-      await this._check();
+      await this._check(false, true);
       if (gen === this._gen && this._listening() && this.main) this._open(next);
     }, delay);
   }
