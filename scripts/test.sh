@@ -80,6 +80,26 @@ say "doc tests, and docs without broken links"
 cargo test --workspace --doc --all-features --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 
+say "packages as crates.io would take them (cargo publish --workspace --dry-run)"
+# Packages and builds each published crate from what it would upload, against
+# the others' packages. Cargo's own "aborting upload due to dry run" is the
+# only warning allowed: anything else (a missing field, a file left out) fails.
+publish_log=$(mktemp)
+if ! cargo publish --workspace --dry-run --locked --allow-dirty >"$publish_log" 2>&1; then
+  cat "$publish_log" >&2
+  fail "cargo publish --dry-run failed (above)"
+fi
+if grep '^warning' "$publish_log" | grep -v 'aborting upload due to dry run' >&2; then
+  fail "cargo publish --dry-run warned (above): fix the manifest or the package's files"
+fi
+for crate in timeout-core timeout-tower timeout-actix timeout-redis; do
+  listed=$(cargo package -p "$crate" --list --locked --allow-dirty 2>/dev/null)
+  for file in README.md LICENSE-MIT LICENSE-APACHE; do
+    grep -qx "$file" <<<"$listed" || fail "the $crate package lacks $file"
+  done
+done
+rm -f "$publish_log"
+
 say "browser test of the axum demo and the actix demo (headless Chromium)"
 scripts/e2e.sh axum-demo
 scripts/e2e.sh actix-demo

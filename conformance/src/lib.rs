@@ -1,4 +1,4 @@
-//! The behaviour of DESIGN.md section 2, as scenarios over real HTTP
+//! The behaviour list of the README, as scenarios over real HTTP
 //! (reqwest) and real WebSocket clients (tokio-tungstenite), run against
 //! every adapter and store.
 //!

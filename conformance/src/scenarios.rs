@@ -1,4 +1,4 @@
-//! The scenarios, one per behaviour of DESIGN.md section 2. Timings are in
+//! The scenarios, one per behaviour of the README's list. Timings are in
 //! seconds; every wait has a bound, every failure names what was expected.
 
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use crate::{
 };
 
 const WARNING_JSON: &str = r#"{"TimeoutNotification":{"minutesUntilTimeout":1}}"#;
-/// How late a warning or logout may be: DESIGN.md section 2, item 13.
+/// How late a warning or logout may be: within a second of its time.
 const PRECISION: Duration = Duration::from_secs(1);
 /// Slack for scheduling on a loaded 2-core machine when asserting that
 /// something did *not* happen yet.

@@ -254,6 +254,14 @@ impl DemoArgs {
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// The READMEs of the published crates, compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../timeout-core/README.md")]
+#[doc = include_str!("../../timeout-tower/README.md")]
+#[doc = include_str!("../../timeout-actix/README.md")]
+#[doc = include_str!("../../timeout-redis/README.md")]
+struct CrateReadmeDoctests;
+
 /// Reads the command line and the policy. `Err` is the exit code, after
 /// the help or what is wrong has been printed.
 pub fn start_up() -> Result<(DemoArgs, Policy), ExitCode> {

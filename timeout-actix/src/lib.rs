@@ -42,12 +42,16 @@
 //! # Ok(()) }
 //! ```
 
+// docs.rs shows which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod config;
 mod identify;
 mod marker;
 mod middleware;
 mod routes;
 #[cfg(feature = "actix-session")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix-session")))]
 pub mod session;
 mod view;
 

@@ -1,4 +1,4 @@
-//! The middleware: the gate of DESIGN.md section 2 in front of an app's
+//! The middleware: the gate (`timeout_core::Gate`) in front of an app's
 //! handlers, as an actix-web `Transform` and its `Service`.
 
 use std::{

@@ -182,7 +182,7 @@ fn absolute(path: String) -> String {
     }
 }
 
-/// The decisions of DESIGN.md section 2 for one app: a [`Tracker`] and its
+/// The decisions every adapter makes, for one app: a [`Tracker`] and its
 /// [`Endpoints`]. Adapters identify the request and answer; the gate decides.
 ///
 /// ```

@@ -35,6 +35,9 @@
 //! # Ok(()) }
 //! ```
 
+// docs.rs shows which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod audit;
 mod client;
 mod clock;

@@ -1,4 +1,4 @@
-//! The behaviour list of DESIGN.md section 2, on the tracker with a manual
+//! The behaviour list (README, "Behaviour"), on the tracker with a manual
 //! clock and the memory store.
 
 use std::{

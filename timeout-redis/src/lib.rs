@@ -1,4 +1,4 @@
-//! Shared idle-timeout state for many replicas, on Redis or Redis Cluster.
+//! Idle session timeout state shared by many replicas, on Redis or Redis Cluster.
 //!
 //! [`RedisStore`] implements the `timeout-core` [`Store`](timeout_core::Store):
 //! deadlines live in sorted sets, every change of more than one step runs in
@@ -32,6 +32,9 @@
 //! `timeout.session.store.unavailable` (refuse by default: a security
 //! control should not silently stop working), an error is logged at most
 //! every 10 s, and tracking resumes by itself when Redis is back.
+
+// docs.rs shows which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batches;
 mod cache;

@@ -37,16 +37,21 @@
 //! # Ok(()) }
 //! ```
 
+// docs.rs shows which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod body;
 mod config;
 mod identify;
 #[cfg(feature = "axum-login")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum-login")))]
 pub mod login;
 mod marker;
 #[cfg(feature = "axum")]
 mod routes;
 mod service;
 #[cfg(feature = "tower-sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
 pub mod sessions;
 mod view;
 

@@ -36,6 +36,7 @@ impl Passive {
 }
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl axum::response::IntoResponseParts for Passive {
     type Error = std::convert::Infallible;
 

@@ -31,6 +31,7 @@ impl<I: Identify> SessionTimeout<I> {
     /// Server-Sent Events stream and the passive status (time left), which
     /// answer 401 without a subject; and the browser client's files
     /// (`idle-timeout.js`, `idle-timeout.css`), which anyone may fetch.
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub fn routes<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,

@@ -1,5 +1,5 @@
-//! The layer, its service and response future: the gate of DESIGN.md
-//! section 2 in front of an app's handlers.
+//! The layer, its service and response future: the gate
+//! (`timeout_core::Gate`) in front of an app's handlers.
 
 use std::{
     fmt,

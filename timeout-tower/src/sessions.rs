@@ -199,12 +199,12 @@ pub async fn log_in(
 /// Logs the session's user out: tracking stops at once (no timeout event
 /// follows) and the session record is deleted.
 pub async fn log_out(session: &Session, tracker: &Tracker) -> Result<(), SessionError> {
-    if let Some(subject) = subject_of(session).await? {
-        if let Err(err) = tracker.logout(&subject).await {
-            // The record goes anyway, so the user is logged out; the store
-            // forgets the key at its deadline.
-            tracing::warn!(target: "timeout", "explicit logout not recorded: {err}");
-        }
+    if let Some(subject) = subject_of(session).await?
+        && let Err(err) = tracker.logout(&subject).await
+    {
+        // The record goes anyway, so the user is logged out; the store
+        // forgets the key at its deadline.
+        tracing::warn!(target: "timeout", "explicit logout not recorded: {err}");
     }
     session.flush().await?;
     Ok(())

@@ -351,9 +351,9 @@ impl fmt::Display for Policy {
 /// `90 s`, `8 min`, `1500 ms`: the unit a person would use.
 pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{} min", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{} s", ms / 1_000)
     } else {
         format!("{ms} ms")
