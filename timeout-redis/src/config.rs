@@ -53,6 +53,15 @@ pub enum RedisStoreError {
     /// The namespace holds data of replicas configured differently.
     #[error("{0}")]
     Mismatch(String),
+    /// Redis answered but refused to set the namespace up (out of memory, a
+    /// read-only replica, a missing permission).
+    #[error("{what} refused to set up the timeout's namespace: {advice}")]
+    Refused {
+        /// Which Redis.
+        what: String,
+        /// What is wrong and what to change.
+        advice: String,
+    },
 }
 
 /// Why a connection could not be made.
@@ -378,9 +387,15 @@ impl RedisStoreBuilder {
         what: &str,
     ) -> Result<(), RedisStoreError> {
         let meta = layout.meta();
-        let connect_error = |source| RedisStoreError::Connect {
-            what: what.to_owned(),
-            source,
+        let connect_error = |source: RedisError| match crate::refusals::advice(&source) {
+            Some(advice) => RedisStoreError::Refused {
+                what: what.to_owned(),
+                advice,
+            },
+            None => RedisStoreError::Connect {
+                what: what.to_owned(),
+                source,
+            },
         };
         // Whoever sets the namespace up numbers its layout, atomically: a
         // namespace with shards but no layout was written by a version from

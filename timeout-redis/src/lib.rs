@@ -42,6 +42,7 @@ mod config;
 mod conn;
 mod fanout;
 mod layout;
+mod refusals;
 mod reply;
 mod scripts;
 mod server_clock;

@@ -399,20 +399,7 @@ impl Inner {
     }
 
     fn error(&self, err: RedisError) -> StoreError {
-        if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
-            StoreError::Unavailable {
-                what: self.settings.what.clone(),
-                source: Box::new(err),
-            }
-        } else {
-            // Redis answered, with an error of its own (out of memory, a
-            // read-only replica, missing permissions): say so, not "corrupt".
-            StoreError::Corrupt(format!(
-                "Redis at {} refused a timeout command ({err}); check its log, its maxmemory \
-                 and ACL settings, and that the address is a writable primary",
-                self.settings.what
-            ))
-        }
+        crate::refusals::store_error(err, &self.settings.what)
     }
 
     pub(crate) fn log_background(&self, message: &str) {

@@ -410,3 +410,65 @@ async fn an_unreadable_claimed_event_is_set_aside_not_blocking_its_shard() {
     );
     assert!(a.tracker.sweep().await.is_ok());
 }
+
+/// Out of memory, a read-only replica, a user without permissions: Redis
+/// answers, but refuses until its operator changes something. The error
+/// says what, instead of "unreachable" or "corrupt data".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_refuses_commands_says_what_to_change() {
+    let redis = RedisServer::start();
+    let policy = policy(StoreUnavailable::Refuse);
+    let replica = replica(&redis.url(), "refusals", policy).await;
+    let alice = timeout_core::Subject::new("s1", "alice").expect("valid");
+    assert!(allowed(replica.tracker.login(&alice).await));
+
+    redis
+        .command("CONFIG SET maxmemory 1")
+        .expect("Redis answers");
+    let err = replica
+        .tracker
+        .logout(&alice)
+        .await
+        .expect_err("a write refused for memory");
+    let text = err.to_string();
+    assert!(
+        matches!(err, timeout_core::StoreError::Refused { .. })
+            && text.contains("raise its maxmemory"),
+        "{text}"
+    );
+    redis
+        .command("CONFIG SET maxmemory 0")
+        .expect("Redis answers");
+
+    let primary = RedisServer::start();
+    redis
+        .command(&format!("REPLICAOF 127.0.0.1 {}", primary.port()))
+        .expect("Redis answers");
+    let err = replica
+        .tracker
+        .logout(&alice)
+        .await
+        .expect_err("a write refused by a replica");
+    let text = err.to_string();
+    assert!(
+        matches!(err, timeout_core::StoreError::Refused { .. })
+            && text.contains("point the store at the primary"),
+        "{text}"
+    );
+    redis.command("REPLICAOF NO ONE").expect("Redis answers");
+
+    redis
+        .command("ACL SETUSER reader on >secret ~* +@read +ping +hello +client")
+        .expect("Redis answers");
+    let url = format!("redis://reader:secret@127.0.0.1:{}", redis.port());
+    let refused = RedisStore::builder(&url)
+        .prefix("refusals")
+        .connect()
+        .await
+        .expect_err("a user who may not run scripts");
+    let text = refused.to_string();
+    assert!(
+        matches!(refused, RedisStoreError::Refused { .. }) && text.contains("+@scripting"),
+        "{text}"
+    );
+}

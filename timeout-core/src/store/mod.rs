@@ -209,6 +209,16 @@ pub enum StoreError {
     /// The store answered with data this version cannot use.
     #[error("the timeout store returned data it cannot use: {0}")]
     Corrupt(String),
+    /// The store answered but refused the command, and will until its
+    /// operator changes something (out of memory, a read-only replica, a
+    /// missing permission); `reason` says what.
+    #[error("the timeout store ({what}) refused a command: {reason}")]
+    Refused {
+        /// Which store and where.
+        what: String,
+        /// What is wrong and what to change.
+        reason: String,
+    },
 }
 
 /// Where deadlines live. Object-safe: the tracker holds an `Arc<dyn Store>`.
