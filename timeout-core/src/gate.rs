@@ -280,7 +280,7 @@ impl Gate {
                     None => Step::Entering(entry),
                 }
             }
-            Poll::Ready(Err(err)) => return Decided::Now(Verdict::Refuse(identify_failed(&err))),
+            Poll::Ready(Err(err)) => return Decided::Now(refuse(identify_failed(&err))),
             Poll::Pending => Step::Identifying {
                 identifying,
                 tracker: self.tracker.clone(),
@@ -307,23 +307,36 @@ impl Gate {
         identified: Result<Identity, IdentifyError>,
         kind: RequestKind,
     ) -> Result<Subject, Refusal> {
-        let subject = match identified.map_err(|err| identify_failed(&err))? {
+        let counted = |refusal: Refusal| {
+            crate::telemetry::refused(refusal.status);
+            refusal
+        };
+        let subject = match identified.map_err(|err| counted(identify_failed(&err)))? {
             Identity::Subject(subject) => subject,
             Identity::Session(session) => {
                 let decision = self.tracker.check_session(&session).await;
-                return Err(decision.refusal().unwrap_or(NOT_LOGGED_IN));
+                return Err(counted(decision.refusal().unwrap_or(NOT_LOGGED_IN)));
             }
-            _ => return Err(NOT_LOGGED_IN),
+            _ => return Err(counted(NOT_LOGGED_IN)),
         };
         let decision = match kind {
             RequestKind::Activity => self.tracker.reset(Some(&subject)).await,
             _ => self.tracker.check(Some(&subject), kind).await,
         };
         match decision.refusal() {
-            Some(refusal) => Err(refusal),
+            Some(refusal) => {
+                crate::telemetry::refused(refusal.status);
+                Err(refusal)
+            }
             None => Ok(subject),
         }
     }
+}
+
+/// A refusal, counted.
+fn refuse(refusal: Refusal) -> Verdict {
+    crate::telemetry::refused(refusal.status);
+    Verdict::Refuse(refusal)
 }
 
 impl fmt::Debug for Gate {
@@ -394,7 +407,7 @@ where
                     kind,
                 } => match std::task::ready!(Pin::new(identifying).poll(cx)) {
                     Ok(identity) => enter(tracker, identity, *kind),
-                    Err(err) => return Poll::Ready(Verdict::Refuse(identify_failed(&err))),
+                    Err(err) => return Poll::Ready(refuse(identify_failed(&err))),
                 },
                 Step::Entering(entry) => return Pin::new(entry).poll(cx),
             };
@@ -451,7 +464,7 @@ impl Entry {
 
     fn verdict(&mut self, decision: Decision) -> Verdict {
         match decision.refusal() {
-            Some(refusal) => Verdict::Refuse(refusal),
+            Some(refusal) => refuse(refusal),
             None => Verdict::Pass(self.activity.take()),
         }
     }

@@ -233,6 +233,17 @@ impl Hub {
         }
     }
 
+    /// Open subscriptions on this replica, every key.
+    pub(crate) fn open_subscriptions(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                shard.values().map(Vec::len).sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Open subscriptions of `key` on this replica.
     pub(crate) fn subscribers(&self, key: &str) -> usize {
         self.shard(key).get(key).map_or(0, Vec::len)

@@ -9,6 +9,12 @@
 //! [`TimeoutHook`]s free what a session held; every timeout is written to the
 //! audit log (`tracing` target `timeout::audit`).
 //!
+//! With the feature `metrics`, the tracker reports through the `metrics`
+//! facade (gauges of tracked keys and open subscriptions; counters of
+//! warnings, logouts by cause, explicit logouts, hook runs and failures,
+//! store errors and refused requests; histograms of warning and logout
+//! lateness and of sweep duration); none on the path of an allowed request.
+//!
 //! Deadlines live in a [`Store`]: the embedded [`MemoryStore`] here, Redis in
 //! `timeout-redis` for many replicas. Framework glue lives in
 //! `timeout-tower` (axum) and `timeout-actix`.
@@ -55,6 +61,7 @@ mod passive;
 mod store;
 mod subject;
 mod sweeper;
+mod telemetry;
 mod tracker;
 mod unwind;
 

@@ -57,9 +57,26 @@ impl Sweeper {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut failing = false;
+        // Gauges once a second; the tracked keys (which asks the store)
+        // every ten.
+        let mut levels_read: Option<tokio::time::Instant> = None;
+        let mut keys_counted: Option<tokio::time::Instant> = None;
         loop {
             ticker.tick().await;
-            match self.tracker.sweep_with(true).await {
+            let started = tokio::time::Instant::now();
+            let swept = self.tracker.sweep_with(true).await;
+            crate::telemetry::swept(started.elapsed());
+            if cfg!(feature = "metrics")
+                && levels_read.is_none_or(|at| at.elapsed() >= READ_LEVELS_EVERY)
+            {
+                levels_read = Some(tokio::time::Instant::now());
+                let count_keys = keys_counted.is_none_or(|at| at.elapsed() >= COUNT_KEYS_EVERY);
+                if count_keys {
+                    keys_counted = Some(tokio::time::Instant::now());
+                }
+                self.tracker.report_levels(count_keys).await;
+            }
+            match swept {
                 Ok(report) => {
                     if failing {
                         tracing::info!(target: "timeout", "the store answers again: sweeping resumed");
@@ -82,6 +99,11 @@ impl Sweeper {
         }
     }
 }
+
+/// How often the sweeper reads the metrics' gauges.
+const READ_LEVELS_EVERY: Duration = Duration::from_secs(1);
+/// How often the sweeper counts the tracked keys for the metrics.
+const COUNT_KEYS_EVERY: Duration = Duration::from_secs(10);
 
 /// A running sweeper; dropping it stops the sweeper.
 #[derive(Debug)]

@@ -19,10 +19,12 @@ use crate::{
     Claim, Clock, Due, DueWarning, Expired, KeyEvent, MemoryStore, Notification, Policy,
     RequestKind, Store, StoreError, StoreUnavailable, Subject, Subscription, SystemClock,
     TimeoutHook, Timestamp, Timing, Touch, TouchOutcome, audit,
+    clock::duration_millis,
     deferred::{DeferredActivity, EndedSessions},
     hook_runs::{self, HookCounters, HookPolicy},
     hub::{EventSink, Hub},
     notification::LOGOUT_JSON,
+    telemetry,
     unwind::CatchUnwind,
 };
 
@@ -576,6 +578,7 @@ impl Tracker {
             .await?;
         self.inner.hub.close_session(key, subject.session());
         audit::logged_out(subject);
+        telemetry::explicit_logout();
         Ok(())
     }
 
@@ -618,6 +621,17 @@ impl Tracker {
             &inner.hook_counters,
         )
         .await;
+    }
+
+    /// Sets the metrics' gauges and hook counters (feature `metrics`); the
+    /// tracked keys only when `count_keys`, since that asks the store.
+    pub(crate) async fn report_levels(&self, count_keys: bool) {
+        let tracked = if count_keys {
+            self.active_count().await.ok()
+        } else {
+            None
+        };
+        telemetry::levels(tracked, self.inner.hub.open_subscriptions(), self.stats());
     }
 
     /// Number of tracked keys: license seats in use.
@@ -702,6 +716,11 @@ impl Tracker {
         for event in due {
             match event {
                 Due::Warning(warning) => {
+                    let due_at = warning
+                        .deadline
+                        .as_millis()
+                        .saturating_sub(duration_millis(self.inner.policy.warn_before()));
+                    telemetry::warning_sent(now.saturating_since(Timestamp::from_millis(due_at)));
                     let event = warning_event(&warning, now);
                     self.inner.hub.deliver(&event);
                     events.push(event);
@@ -709,6 +728,7 @@ impl Tracker {
                     report.warnings += 1;
                 }
                 Due::Expiry(e) => {
+                    telemetry::logged_out(e.cause, now.saturating_since(e.deadline));
                     let event = logout_event(&e);
                     self.inner.hub.deliver(&event);
                     audit::timed_out(&e);
@@ -827,6 +847,7 @@ impl Tracker {
     }
 
     fn store_failed(&self, err: &StoreError) -> Decision {
+        telemetry::store_error(err);
         // Wall time, not the tracker's clock (which may be manual).
         let now = SystemClock.now().as_millis();
         let last = self.inner.last_store_error_log.load(Ordering::Relaxed);
@@ -871,6 +892,8 @@ impl Tracker {
     /// Notifies and records a claimed timeout; false if the other replicas
     /// could not be told.
     async fn announce_logout(&self, expired: &Expired) -> bool {
+        let now = self.inner.store.now().unwrap_or_else(|| self.now());
+        telemetry::logged_out(expired.cause, now.saturating_since(expired.deadline));
         let event = logout_event(expired);
         self.inner.hub.deliver(&event);
         audit::timed_out(expired);

@@ -33,6 +33,7 @@ use examples::{
     sso::{self, Sso},
     user_json,
 };
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use timeout_core::{
     Expired, HookError, Policy, SkewedClock, StateLost, SystemClock, TimeoutHook, Tracker,
@@ -51,6 +52,8 @@ struct Demo {
     notes: Notes,
     login: LoginMode,
     sso: Sso,
+    /// The Prometheus rendering of the timeout's metrics, at `/metrics`.
+    metrics: Option<PrometheusHandle>,
 }
 
 #[tokio::main]
@@ -230,6 +233,7 @@ where
         notes: Notes::default(),
         login: args.login,
         sso: Sso::random(args.idp_session),
+        metrics: install_metrics(),
     };
 
     // The browser session lives until the tab closes (or for
@@ -247,6 +251,7 @@ where
         .route("/api/login", axum::routing::post(login))
         .route("/api/logout", axum::routing::post(logout))
         .route("/api/demo", get(demo_settings))
+        .route("/metrics", get(metrics))
         .route("/sso/start", get(sso_start))
         .route("/sso/callback", get(sso_callback))
         .route(
@@ -308,6 +313,31 @@ async fn me(State(demo): State<Demo>, session: Session) -> Response {
     match session_user(&session).await {
         Some(user) => json_response(user_json(&demo.tracker, &user.name, &user.groups)),
         None => not_logged_in(),
+    }
+}
+
+/// The global recorder of the `metrics` facade, rendered by Prometheus;
+/// `None` (and a log line) if another recorder is installed already.
+fn install_metrics() -> Option<PrometheusHandle> {
+    match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            tracing::warn!("no /metrics: {err}");
+            None
+        }
+    }
+}
+
+/// `GET /metrics`: the timeout's metrics in the Prometheus text format.
+/// Outside the timeout layer: a scraper has no session.
+async fn metrics(State(demo): State<Demo>) -> Response {
+    match &demo.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not installed").into_response(),
     }
 }
 
