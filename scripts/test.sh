@@ -85,6 +85,10 @@ say "packages as crates.io would take them (cargo publish --workspace --dry-run)
 # the others' packages. Cargo's own "aborting upload due to dry run" is the
 # only warning allowed: anything else (a missing field, a file left out) fails.
 publish_log=$(mktemp)
+# Cargo unpacks the packages it verifies against into its registry cache and
+# reuses an unpacked copy of the same version: drop ours from earlier runs,
+# or the others are verified against stale sources.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/timeout-{core,tower,actix,redis}-[0-9]*
 if ! cargo publish --workspace --dry-run --locked --allow-dirty >"$publish_log" 2>&1; then
   cat "$publish_log" >&2
   fail "cargo publish --dry-run failed (above)"
