@@ -14,6 +14,7 @@ use std::{
 };
 
 use tokio::{sync::Semaphore, task::JoinSet};
+use tracing::Instrument;
 
 use crate::{
     Claim, Clock, Due, DueWarning, Expired, KeyEvent, MemoryStore, Notification, Policy,
@@ -657,6 +658,26 @@ impl Tracker {
     /// hook cannot delay the next warnings and logouts; at most
     /// [`MAX_RUNNING_HOOKS`] logouts run their hooks at once.
     pub(crate) async fn sweep_with(&self, background: bool) -> Result<SweepReport, StoreError> {
+        // One span per sweep (DEBUG, target `timeout`): the logs of its
+        // warnings, logouts and hooks nest under it, with its totals.
+        let span = tracing::debug_span!(
+            target: "timeout",
+            "sweep",
+            warnings = tracing::field::Empty,
+            logouts = tracing::field::Empty,
+        );
+        let swept = self
+            .sweep_in_span(background)
+            .instrument(span.clone())
+            .await;
+        if let Ok(report) = &swept {
+            span.record("warnings", report.warnings);
+            span.record("logouts", report.logouts);
+        }
+        swept
+    }
+
+    async fn sweep_in_span(&self, background: bool) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         if !self.inner.policy.enabled() {
             return Ok(report);

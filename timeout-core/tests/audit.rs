@@ -137,3 +137,52 @@ fn a_framework_session_that_expired_first_gets_one_record_with_the_time_since() 
         "the whole session id is logged: {record}"
     );
 }
+
+/// An operator follows a sweep in the logs: a `sweep` span (DEBUG, target
+/// `timeout`) with its totals, under which its audit records nest.
+#[test]
+fn a_sweep_has_a_span_with_its_totals() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+            let tracker = Tracker::builder(
+                Policy::builder()
+                    .enabled(true)
+                    .idle_timeout(Duration::from_secs(60))
+                    .warn_before(Duration::from_secs(10))
+                    .build()
+                    .unwrap(),
+            )
+            .clock(clock.clone())
+            .build();
+            let bob = Subject::new("s-bob-1", "bob").unwrap();
+            tracker.check(Some(&bob), RequestKind::Activity).await;
+            clock.advance(Duration::from_secs(61));
+            tracker.sweep().await.unwrap();
+        });
+    });
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("sweep{") && l.contains("logouts=1") && l.contains("close")),
+        "no sweep span closed with its logout:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" sweep: timeout::audit") && l.contains("user=\"bob\"")),
+        "the timeout's audit record is not inside the sweep's span:\n{text}"
+    );
+}
