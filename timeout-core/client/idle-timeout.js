@@ -81,6 +81,8 @@ const FAILURES_BEFORE_FALLBACK = 3;
 const COUNTDOWN_TICK_MS = 250;
 const WARNING_RESYNC_MS = 1000;
 const RENEW_WATCH_MS = 400;
+// Every this many watches of the pop-up, the status is asked too.
+const RENEW_CHECK_EVERY = 3;
 // Where the polite screen-reader announcement of the countdown speaks again.
 const ANNOUNCE_AT = [300, 120, 60, 30, 10];
 
@@ -702,27 +704,38 @@ export class IdleTimeout extends EventTarget {
     ui.$('renew').disabled = true;
     ui.$('expired-error').textContent = this.labels.renewing;
     let done = false;
-    const finish = async () => {
+    const finish = async (answer) => {
       if (done || gen !== this._gen) return;
       done = true;
       window.removeEventListener('message', onMessage);
-      const answer = await this._statusAfterRenewal();
+      // The pop-up's last page closes itself; if its script could not, the
+      // page that opened it may.
+      try { popup.close(); } catch { /* already gone */ }
+      const status = answer || await this._statusAfterRenewal();
       if (gen !== this._gen) return;
-      if (answer && answer.status === 200 && answer.data) {
-        this._reloggedIn(answer.data.user, true);
+      if (status && status.status === 200 && status.data) {
+        this._reloggedIn(status.data.user, true);
       } else {
         ui.$('renew').disabled = false;
-        ui.$('expired-error').textContent = answer ? this.labels.notRenewed : this.labels.unreachable;
+        ui.$('expired-error').textContent = status ? this.labels.notRenewed : this.labels.unreachable;
       }
     };
     const onMessage = (ev) => {
       if (ev.origin === location.origin && ev.data && ev.data.idleTimeout === 'renewed') finish();
     };
     window.addEventListener('message', onMessage);
-    const watch = () => {
+    // Until the pop-up says so or closes, the (passive) status tells when
+    // the session is back: the dialog closes then even if the pop-up's
+    // page never reports.
+    let checks = 0;
+    const watch = async () => {
       if (done || gen !== this._gen) return;
-      if (popup.closed) finish();
-      else this._later(watch, RENEW_WATCH_MS);
+      if (popup.closed) return finish();
+      if (++checks % RENEW_CHECK_EVERY === 0) {
+        const answer = await this._statusAfterRenewal();
+        if (answer && answer.status === 200 && answer.data) return finish(answer);
+      }
+      if (!done && gen === this._gen) this._later(watch, RENEW_WATCH_MS);
     };
     this._later(watch, RENEW_WATCH_MS);
   }
