@@ -220,24 +220,26 @@ impl Sso {
 
     fn verify(&self, token: &str, audience: &str) -> Option<String> {
         let (body, mac) = token.rsplit_once('.')?;
-        let mut check = HmacSha256::new_from_slice(&self.key).ok()?;
-        check.update(audience.as_bytes());
-        check.update(b"|");
-        check.update(body.as_bytes());
-        check.verify_slice(&unhex(mac)?).ok()?;
+        // Constant-time comparison of the MAC.
+        self.keyed(audience, body).verify_slice(&unhex(mac)?).ok()?;
         let (user, expires) = body.split_once('.')?;
         (expires.parse::<u64>().ok()? > now_ms()).then_some(())?;
         String::from_utf8(unhex(user)?).ok()
     }
 
     fn mac(&self, audience: &str, body: &str) -> Vec<u8> {
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.key) else {
-            return Vec::new(); // HMAC takes keys of any length
-        };
+        self.keyed(audience, body).finalize().into_bytes().to_vec()
+    }
+
+    /// The HMAC of `audience|body` under the provider's key.
+    fn keyed(&self, audience: &str, body: &str) -> HmacSha256 {
+        // HMAC takes keys of any length: the key is 32 bytes anyway.
+        let mut mac = HmacSha256::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(audience.as_bytes());
         mac.update(b"|");
         mac.update(body.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        mac
     }
 
     fn nonce(&self) -> String {

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use serde_json::json;
 
-use crate::{Decision, NOT_LOGGED_IN, Refusal, Subject, Tracker};
+use crate::{Refusal, Subject, Tracker};
 
 /// Default path of the passive status answer: time left, warning lead.
 pub const STATUS_PATH: &str = "/rest/user/timeout/status";
@@ -140,8 +140,10 @@ fn etag_of(body: &str) -> String {
 pub async fn status_json(tracker: &Tracker, subject: &Subject) -> Result<String, Refusal> {
     let policy = tracker.policy();
     let left = tracker.time_left(subject).await.map_err(|err| {
-        tracing::warn!(target: "timeout", "status: the store did not answer: {err}");
-        Decision::Unavailable.refusal().unwrap_or(NOT_LOGGED_IN)
+        // Logged (at most every 10 s) and counted like any store failure;
+        // without the store there is no time left to tell.
+        let _ = tracker.store_failed(&err);
+        crate::tracker::UNAVAILABLE
     })?;
     Ok(json!({
         "user": subject.user(),

@@ -151,17 +151,10 @@ impl FrameworkSessions {
     /// reports those that really expired before the idle timeout ended
     /// them: an audit record and the hooks for each.
     pub async fn reap(&self, tracker: &Tracker, now: SystemTime) -> Vec<FrameworkExpiry> {
-        let due: Vec<(Box<str>, Entry)> = {
-            let mut entries = self.lock();
-            let keys: Vec<Box<str>> = entries
-                .iter()
-                .filter(|(_, entry)| entry.ends <= now)
-                .map(|(key, _)| key.clone())
-                .collect();
-            keys.into_iter()
-                .filter_map(|key| entries.remove(&key).map(|entry| (key, entry)))
-                .collect()
-        };
+        let due: Vec<(Box<str>, Entry)> = self
+            .lock()
+            .extract_if(|_, entry| entry.ends <= now)
+            .collect();
         let mut reported = Vec::new();
         for (session, entry) in due {
             if let Some(check) = self.still_alive.get()

@@ -113,6 +113,13 @@ pub const SESSION_LIMIT_JSON: &str = r#"{"error":"too many sessions for this use
 pub const UNAVAILABLE_JSON: &str =
     r#"{"error":"the session timeout store is unavailable; try again shortly"}"#;
 
+/// The answer while the store is unreachable and the policy refuses.
+pub(crate) const UNAVAILABLE: Refusal = Refusal {
+    status: 503,
+    body: UNAVAILABLE_JSON,
+    content_type: "application/json",
+};
+
 impl Decision {
     /// Whether the request may reach the application.
     pub fn allows(&self) -> bool {
@@ -135,11 +142,7 @@ impl Decision {
                 body: LOGOUT_JSON,
                 content_type: "application/json",
             }),
-            Decision::Unavailable => Some(Refusal {
-                status: 503,
-                body: UNAVAILABLE_JSON,
-                content_type: "application/json",
-            }),
+            Decision::Unavailable => Some(UNAVAILABLE),
             Decision::SessionLimit => Some(Refusal {
                 status: 403,
                 body: SESSION_LIMIT_JSON,
@@ -867,7 +870,7 @@ impl Tracker {
         }
     }
 
-    fn store_failed(&self, err: &StoreError) -> Decision {
+    pub(crate) fn store_failed(&self, err: &StoreError) -> Decision {
         telemetry::store_error(err);
         // Wall time, not the tracker's clock (which may be manual).
         let now = SystemClock.now().as_millis();

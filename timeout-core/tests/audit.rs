@@ -30,44 +30,55 @@ impl<'a> MakeWriter<'a> for Buffer {
     }
 }
 
-#[test]
-fn audit_records_are_one_line_each_and_escape_names() {
+/// Everything logged (spans' closes included) at `level` or above while
+/// `run` runs on a current-thread runtime with time.
+fn logs_of<F: std::future::Future<Output = ()>>(
+    level: tracing::Level,
+    run: impl FnOnce() -> F,
+) -> String {
     let buffer = Buffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(buffer.clone())
         .with_ansi(false)
         .with_target(true)
-        .with_max_level(tracing::Level::INFO)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_max_level(level)
         .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(run());
+    });
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn audit_records_are_one_line_each_and_escape_names() {
     let forger =
         "mallory\n2026-01-01T00:00:00Z  INFO timeout::audit: event=\"timeout\" user=\"admin\"";
-    tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-            let tracker = Tracker::builder(
-                Policy::builder()
-                    .enabled(true)
-                    .idle_timeout(Duration::from_secs(60))
-                    .warn_before(Duration::from_secs(10))
-                    .build()
-                    .unwrap(),
-            )
-            .clock(clock.clone())
-            .build();
-            let mallory = Subject::new("0123456789abcdef", forger).unwrap();
-            let bob = Subject::new("s-bob", "bob").unwrap();
-            tracker.check(Some(&mallory), RequestKind::Activity).await;
-            tracker.check(Some(&bob), RequestKind::Activity).await;
-            tracker.reset(Some(&bob)).await;
-            tracker.logout(&bob).await.unwrap();
-            clock.advance(Duration::from_secs(61));
-            tracker.sweep().await.unwrap();
-        });
+    let text = logs_of(tracing::Level::INFO, || async {
+        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+        let tracker = Tracker::builder(
+            Policy::builder()
+                .enabled(true)
+                .idle_timeout(Duration::from_secs(60))
+                .warn_before(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .build();
+        let mallory = Subject::new("0123456789abcdef", forger).unwrap();
+        let bob = Subject::new("s-bob", "bob").unwrap();
+        tracker.check(Some(&mallory), RequestKind::Activity).await;
+        tracker.check(Some(&bob), RequestKind::Activity).await;
+        tracker.reset(Some(&bob)).await;
+        tracker.logout(&bob).await.unwrap();
+        clock.advance(Duration::from_secs(61));
+        tracker.sweep().await.unwrap();
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let audit: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("timeout::audit"))
@@ -92,31 +103,18 @@ fn audit_records_are_one_line_each_and_escape_names() {
 
 #[test]
 fn a_framework_session_that_expired_first_gets_one_record_with_the_time_since() {
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_ansi(false)
-        .with_target(true)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let tracker = Tracker::new(Policy::builder().enabled(true).build().unwrap());
-            let ledger = timeout_core::FrameworkSessions::new("tower-sessions");
-            let now = std::time::SystemTime::now();
-            ledger.saved(
-                "0123456789abcdef",
-                "eve\nforged",
-                now - Duration::from_millis(89_000),
-            );
-            ledger.reap(&tracker, now).await;
-            ledger.reap(&tracker, now).await;
-        });
+    let text = logs_of(tracing::Level::INFO, || async {
+        let tracker = Tracker::new(Policy::builder().enabled(true).build().unwrap());
+        let ledger = timeout_core::FrameworkSessions::new("tower-sessions");
+        let now = std::time::SystemTime::now();
+        ledger.saved(
+            "0123456789abcdef",
+            "eve\nforged",
+            now - Duration::from_millis(89_000),
+        );
+        ledger.reap(&tracker, now).await;
+        ledger.reap(&tracker, now).await;
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let audit: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("timeout::audit"))
@@ -142,39 +140,23 @@ fn a_framework_session_that_expired_first_gets_one_record_with_the_time_since() 
 /// `timeout`) with its totals, under which its audit records nest.
 #[test]
 fn a_sweep_has_a_span_with_its_totals() {
-    use tracing_subscriber::fmt::format::FmtSpan;
-
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_ansi(false)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-            let tracker = Tracker::builder(
-                Policy::builder()
-                    .enabled(true)
-                    .idle_timeout(Duration::from_secs(60))
-                    .warn_before(Duration::from_secs(10))
-                    .build()
-                    .unwrap(),
-            )
-            .clock(clock.clone())
-            .build();
-            let bob = Subject::new("s-bob-1", "bob").unwrap();
-            tracker.check(Some(&bob), RequestKind::Activity).await;
-            clock.advance(Duration::from_secs(61));
-            tracker.sweep().await.unwrap();
-        });
+    let text = logs_of(tracing::Level::DEBUG, || async {
+        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+        let tracker = Tracker::builder(
+            Policy::builder()
+                .enabled(true)
+                .idle_timeout(Duration::from_secs(60))
+                .warn_before(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .build();
+        let bob = Subject::new("s-bob-1", "bob").unwrap();
+        tracker.check(Some(&bob), RequestKind::Activity).await;
+        clock.advance(Duration::from_secs(61));
+        tracker.sweep().await.unwrap();
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert!(
         text.lines()
             .any(|l| l.contains("sweep{") && l.contains("logouts=1") && l.contains("close")),
