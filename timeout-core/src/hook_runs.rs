@@ -76,11 +76,13 @@ pub(crate) async fn run_all(
     policy: HookPolicy,
     counters: &HookCounters,
 ) {
+    // Formatted only if a log line needs it: most runs succeed at once.
+    let id = expired.run_id_display();
     for hook in hooks {
         let run = Run {
             hook: hook.name(),
             user: &expired.user,
-            id: &expired.run_id(),
+            id: &id,
         };
         let outcome = with_retries(run, policy, counters, || hook.on_timeout(expired)).await;
         if let Err((attempts, failure)) = outcome {
@@ -154,7 +156,7 @@ pub(crate) async fn run_framework_expired(
 struct Run<'a> {
     hook: &'a str,
     user: &'a str,
-    id: &'a str,
+    id: &'a (dyn std::fmt::Display + Sync),
 }
 
 /// Calls `attempt` until it succeeds, at most `1 + retries` times, each

@@ -40,7 +40,9 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 pub trait TimeoutHook: Send + Sync + 'static {
     /// Called once per timed-out key with everything it covered. A request
     /// refused at the gate waits for it at most one hook timeout; the
-    /// sweeper does not wait for it.
+    /// sweeper does not wait for it once it awaits something (the sweeper
+    /// runs it until then, as most hooks finish without waiting). Blocking
+    /// work belongs in `tokio::task::spawn_blocking`, awaited here.
     async fn on_timeout(&self, expired: &Expired) -> Result<(), HookError>;
 
     /// Called once per loss of the store's state, on one replica: what the

@@ -200,9 +200,14 @@ impl Hub {
         };
         let sent = if event.notification.is_logout() {
             // Dropping the senders ends each stream right after the logout.
-            let (ended, kept): (Vec<_>, Vec<_>) = subs.drain(..).partition(|s| targeted(s));
-            *subs = kept;
-            send_all(&ended, &event.notification)
+            if subs.iter().all(targeted) {
+                let ended = std::mem::take(subs);
+                send_all(&ended, &event.notification)
+            } else {
+                let (ended, kept): (Vec<_>, Vec<_>) = subs.drain(..).partition(|s| targeted(s));
+                *subs = kept;
+                send_all(&ended, &event.notification)
+            }
         } else {
             subs.retain(|s| !s.tx.is_closed());
             let targets: Vec<&Subscriber> = subs.iter().filter(|s| targeted(s)).collect();

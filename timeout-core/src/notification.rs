@@ -1,6 +1,6 @@
 //! What subscribers receive, in the exact wire format browsers depend on.
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +38,9 @@ pub enum Notification {
     /// The session has been logged out; the subscription ends after it.
     #[serde(rename = "LogoutNotification")]
     Logout {
-        /// Why (always [`LOGOUT_REASON`] for a timeout).
-        reason: String,
+        /// Why (always [`LOGOUT_REASON`] for a timeout). Borrowed, so a
+        /// sweep of many logouts copies no text per subscriber.
+        reason: Cow<'static, str>,
     },
 }
 
@@ -56,7 +57,7 @@ impl Notification {
     /// The timeout logout.
     pub fn logout() -> Notification {
         Notification::Logout {
-            reason: LOGOUT_REASON.to_owned(),
+            reason: Cow::Borrowed(LOGOUT_REASON),
         }
     }
 

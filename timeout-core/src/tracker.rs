@@ -9,7 +9,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -797,10 +797,21 @@ impl Tracker {
                 tracker.finish_logout(e, published).await;
                 drop(slot);
             };
+            // Most logouts finish without waiting (hooks that only count
+            // or free something in memory), and a task each would cost more
+            // than their work. One that waits gets a task of its own, so it
+            // holds its slot and never this sweep.
+            let Some(waiting) = finish_here(work) else {
+                continue;
+            };
             if background {
-                detach(work);
+                detach_started(waiting);
             } else {
-                running.spawn(work);
+                running.spawn(async move {
+                    if waiting.await.is_err() {
+                        tracing::error!(target: "timeout", "a logout's completion panicked");
+                    }
+                });
             }
         }
     }
@@ -1014,14 +1025,36 @@ impl Tracker {
 /// nothing dropping its caller can cut it short; without one, not at all
 /// (and says so).
 fn detach(work: impl Future<Output = ()> + Send + 'static) {
+    detach_started(CatchUnwind::new(work));
+}
+
+/// [`detach`] for work already wrapped (and maybe polled) by [`finish_here`].
+fn detach_started<F: Future<Output = ()> + Send + 'static>(work: CatchUnwind<F>) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            runtime.spawn(CatchUnwind::new(work));
+            runtime.spawn(work);
         }
         Err(_) => tracing::error!(
             target: "timeout",
             "timeout hooks not run: the sweeper needs a Tokio runtime"
         ),
+    }
+}
+
+/// Polls `work` once, here: `None` if it finished (or panicked, which is
+/// logged), else the started work, to be run on in a task of its own. A
+/// no-op waker is enough: the task that takes the work over polls it again,
+/// which registers that task's waker.
+fn finish_here<F: Future<Output = ()> + Send + 'static>(work: F) -> Option<CatchUnwind<F>> {
+    let mut work = CatchUnwind::new(work);
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(&mut work).poll(&mut cx) {
+        Poll::Pending => Some(work),
+        Poll::Ready(Ok(())) => None,
+        Poll::Ready(Err(_)) => {
+            tracing::error!(target: "timeout", "a logout's completion panicked");
+            None
+        }
     }
 }
 

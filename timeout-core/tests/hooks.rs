@@ -225,3 +225,50 @@ async fn a_logout_claimed_at_the_gate_completes_when_the_request_is_dropped() {
     assert_eq!(tracker.sweep().await.unwrap().logouts, 0, "claimed once");
     assert_eq!(finished.users(), ["alice"]);
 }
+
+/// A sweep runs each logout's hooks in place until they first wait; one
+/// that waits (a yield, a timer) is handed to a task of its own, where it
+/// must still run to its end, once.
+#[tokio::test]
+async fn hooks_that_wait_midway_finish_after_the_sweep_hands_them_over() {
+    let clock = ManualClock::new(Timestamp::from_millis(T0));
+    let finished = Finished::default();
+    let record = finished.clone();
+    let tracker = Tracker::builder(policy())
+        .clock(clock.clone())
+        .hook(hook_fn("mixed", move |expired| {
+            let record = record.clone();
+            async move {
+                match expired.user.as_bytes().last() {
+                    Some(b'1') => tokio::task::yield_now().await,
+                    Some(b'2') => tokio::time::sleep(Duration::from_millis(20)).await,
+                    _ => {}
+                }
+                record.0.lock().unwrap().push(expired.user);
+                Ok(())
+            }
+        }))
+        .build();
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        // Its last digit says how its hook runs.
+        let user = format!("user{i}-{}", i % 3);
+        tracker
+            .check(
+                Some(&subject(&format!("s{i}"), &user)),
+                RequestKind::Activity,
+            )
+            .await;
+        expected.push(user);
+    }
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(tracker.sweep().await.unwrap().logouts, 30);
+    // sweep() waits for the hooks it handed over.
+    let mut users = finished.users();
+    users.sort();
+    expected.sort();
+    assert_eq!(users, expected, "every hook ran once, to its end");
+    let stats = tracker.stats();
+    assert_eq!(stats.hooks_succeeded, 30, "{stats:?}");
+    assert_eq!(stats.logouts_running, 0, "{stats:?}");
+}

@@ -136,9 +136,23 @@ impl Expired {
     /// assert_eq!(expired.run_id(), "alice@1000");
     /// ```
     pub fn run_id(&self) -> String {
-        match &self.claim {
-            Some(claim) => claim.0.clone(),
-            None => format!("{}@{}", self.key, self.deadline.as_millis()),
+        self.run_id_display().to_string()
+    }
+
+    /// [`run_id`](Expired::run_id) without formatting it until it is shown.
+    pub(crate) fn run_id_display(&self) -> RunId<'_> {
+        RunId(self)
+    }
+}
+
+/// [`Expired::run_id`], written when displayed.
+pub(crate) struct RunId<'a>(&'a Expired);
+
+impl fmt::Display for RunId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.claim {
+            Some(claim) => f.write_str(&claim.0),
+            None => write!(f, "{}@{}", self.0.key, self.0.deadline.as_millis()),
         }
     }
 }
