@@ -20,10 +20,10 @@ use std::{
 };
 
 use async_trait::async_trait;
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use thin_vec::ThinVec;
 
-use self::names::Names;
+use self::{names::Names, remembered::RememberedSessions};
 
 use super::{Cause, Due, DueWarning, Expired, Store, StoreError, Timing, Touch, TouchOutcome};
 use crate::{RequestKind, Timestamp, clock::duration_millis};
@@ -163,35 +163,6 @@ impl Index {
     }
 }
 
-/// Sessions that timed out, refused until a time.
-#[derive(Default)]
-struct Remembered {
-    until: HashMap<Box<str>, u64>,
-    by_time: BTreeMap<u64, Vec<Box<str>>>,
-}
-
-impl Remembered {
-    fn remember(&mut self, session: &str, until: u64) {
-        self.by_time.entry(until).or_default().push(session.into());
-        self.until.insert(session.into(), until);
-    }
-
-    fn purge(&mut self, now: u64) {
-        while let Some(first) = self.by_time.first_entry() {
-            if *first.key() > now {
-                break;
-            }
-            let (time, sessions) = first.remove_entry();
-            for s in sessions {
-                // A later timeout of the same session id may have extended it.
-                if self.until.get(&*s) == Some(&time) {
-                    self.until.remove(&*s);
-                }
-            }
-        }
-    }
-}
-
 /// Counters that show what the store does, for tests and monitoring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -222,7 +193,7 @@ pub struct MemoryStore {
     shards: Box<[RwLock<HashTable<Slot>>]>,
     hasher: DefaultHashBuilder,
     index: Mutex<Index>,
-    remembered: Mutex<Remembered>,
+    remembered: RememberedSessions,
     sweep_visits: AtomicU64,
 }
 
@@ -247,7 +218,7 @@ impl MemoryStore {
             shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
             hasher: DefaultHashBuilder::default(),
             index: Mutex::new(Index::default()),
-            remembered: Mutex::new(Remembered::default()),
+            remembered: RememberedSessions::new(),
             sweep_visits: AtomicU64::new(0),
         }
     }
@@ -258,7 +229,7 @@ impl MemoryStore {
         MemoryStoreStats {
             tracked,
             sweep_visits: self.sweep_visits.load(Relaxed),
-            remembered: lock(&self.remembered).until.len() as u64,
+            remembered: self.remembered.len(),
         }
     }
 
@@ -387,16 +358,8 @@ impl MemoryStore {
         let entry = slot.entry;
         entry.state.store(CLAIMED, Relaxed);
         let until = now.saturating_add(duration_millis(timing.remember));
-        {
-            let mut remembered = lock(&self.remembered);
-            let at_time = remembered.by_time.entry(until).or_default();
-            if entry.key_is_session {
-                at_time.push(entry.key().into());
-            }
-            at_time.extend(slot.others.iter().cloned());
-            for s in &sessions {
-                remembered.until.insert(s.as_str().into(), until);
-            }
+        for session in &sessions {
+            self.remembered.remember(session, until);
         }
         Expired {
             key: entry.key().to_owned(),
@@ -409,10 +372,7 @@ impl MemoryStore {
     }
 
     fn is_remembered(&self, session: &str, now: u64) -> bool {
-        lock(&self.remembered)
-            .until
-            .get(session)
-            .is_some_and(|until| *until > now)
+        self.remembered.is_remembered(session, now)
     }
 
     /// Claims `entry` if it is still tracked and due at `now`; `Err` with
@@ -503,7 +463,7 @@ impl MemoryStore {
                 index.file(entry, due);
             }
         }
-        lock(&self.remembered).purge(now);
+        self.remembered.purge(now);
         self.sweep_visits.fetch_add(visits, Relaxed);
         out
     }
@@ -526,7 +486,7 @@ impl MemoryStore {
                 .entry
                 .deadline()
                 .saturating_add(duration_millis(timing.remember));
-            lock(&self.remembered).remember(session, until);
+            self.remembered.remember(session, until);
             slot.others.retain(|s| &**s != session);
             let key_session_goes_on = slot.entry.key_is_session && session != key;
             if key_session_goes_on || !slot.others.is_empty() {
@@ -621,7 +581,7 @@ impl Store for MemoryStore {
     }
 
     async fn forget_timed_out(&self, _key: &str, session: &str) -> Result<(), StoreError> {
-        lock(&self.remembered).until.remove(session);
+        self.remembered.forget(session);
         Ok(())
     }
 
@@ -648,5 +608,6 @@ impl Store for MemoryStore {
 }
 
 mod names;
+mod remembered;
 #[cfg(test)]
 mod tests;
