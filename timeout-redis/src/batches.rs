@@ -23,9 +23,10 @@ pub(crate) enum Event {
     Warning(DueWarning),
 }
 
-/// The claim handle of run `run` of batch `batch` in `shard`.
-fn claim_of(shard: usize, batch: &str, run: &str) -> Claim {
-    Claim(format!("{shard}|{batch}|{run}"))
+/// The claim of one line: `shard|batch|kind:member:deadline`, written in
+/// one go (a sweep makes one per logout).
+fn claim_of(shard: usize, batch: &str, kind: &str, member: &str, deadline: &str) -> Claim {
+    Claim(format!("{shard}|{batch}|{kind}:{member}:{deadline}"))
 }
 
 /// The shard, batch and run id of a claim this store made; `None` for any
@@ -59,13 +60,13 @@ pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, 
         }
     };
     let key = unescaped(member)?;
-    let run = format!("{kind}:{member}:{deadline}");
+    let claim = claim_of(shard, batch, kind, member, deadline);
     let deadline = millis(deadline)?;
     match kind {
         "w" => Ok(Event::Warning(DueWarning {
             key,
             deadline,
-            claim: Some(claim_of(shard, batch, &run)),
+            claim: Some(claim),
         })),
         "x" => {
             let (Some(absolute), Some(_warned), Some(user), Some(sessions)) =
@@ -100,7 +101,7 @@ pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, 
                 sessions,
                 deadline,
                 cause,
-                claim: Some(claim_of(shard, batch, &run)),
+                claim: Some(claim),
             }))
         }
         other => Err(corrupt(format!("a claimed line of kind {other:?}"))),
@@ -276,9 +277,9 @@ mod tests {
     #[test]
     fn a_batch_is_acknowledged_whole_only_when_every_run_of_it_is_handled() {
         let held = Held::default();
-        let claims: Vec<Claim> = ["x:a:1", "x:b:1", "x:c:1"]
+        let claims: Vec<Claim> = ["a", "b", "c"]
             .iter()
-            .map(|run| claim_of(2, "x:n1", run))
+            .map(|member| claim_of(2, "x:n1", "x", member, "1"))
             .collect();
         held.hold(&claims);
         assert_eq!(held.len(), 3);

@@ -11,6 +11,7 @@
 //! entries, still holds it). Receivers drop repeats by event id.
 
 use std::{
+    borrow::Cow,
     sync::{
         Arc, Mutex, OnceLock, PoisonError, Weak,
         atomic::{AtomicU64, Ordering::Relaxed},
@@ -32,19 +33,29 @@ pub(crate) const STREAM_CAP: u64 = 10_000;
 pub(crate) const READ_BLOCK: Duration = Duration::from_secs(1);
 const READ_COUNT: usize = 512;
 
-/// What goes on the stream, as JSON.
+/// What goes on the stream, as JSON. Borrowed when sent, so a sweep's
+/// batch is written without copying its events.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Message {
+pub(crate) struct Message<'a> {
     /// The sending replica: it has delivered the event itself already.
-    pub(crate) r: String,
+    pub(crate) r: Cow<'a, str>,
     /// Events for the subscribers of their keys (a sweep's batch).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) e: Vec<KeyEvent>,
+    #[serde(default, skip_serializing_if = "<[KeyEvent]>::is_empty")]
+    pub(crate) e: Cow<'a, [KeyEvent]>,
     /// A key that ended (with `s`, only that session of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) k: Option<String>,
+    pub(crate) k: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) s: Option<String>,
+    pub(crate) s: Option<Cow<'a, str>>,
+}
+
+/// Only the sender of an entry: read first, so a replica skips its own
+/// entries (most of a busy stream, for the replica that sweeps) without
+/// reading their events.
+#[derive(Deserialize)]
+struct Sender<'a> {
+    #[serde(borrow)]
+    r: Cow<'a, str>,
 }
 
 /// The receiving end.
@@ -101,7 +112,12 @@ impl FanIn {
 
     /// Handles one entry's payload.
     pub(crate) fn receive(&self, payload: &[u8]) {
-        let message: Message = match serde_json::from_slice(payload) {
+        if let Ok(sender) = serde_json::from_slice::<Sender<'_>>(payload)
+            && sender.r == self.replica
+        {
+            return;
+        }
+        let message: Message<'static> = match serde_json::from_slice(payload) {
             Ok(message) => message,
             Err(err) => {
                 self.unreadable.fetch_add(1, Relaxed);
@@ -117,12 +133,12 @@ impl FanIn {
             return;
         }
         self.received.fetch_add(1, Relaxed);
-        for event in message.e {
+        for event in message.e.iter() {
             if event.notification.is_logout() {
                 self.cache.forget(&event.key, None);
             }
             if let Some(sink) = self.sink.get() {
-                sink.deliver(&event);
+                sink.deliver(event);
             }
         }
         if let Some(key) = message.k {

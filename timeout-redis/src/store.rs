@@ -971,7 +971,7 @@ impl Inner {
     }
 
     /// Appends `message` to the event stream every replica reads.
-    async fn publish(&self, message: &Message) -> Result<(), StoreError> {
+    async fn publish(&self, message: &Message<'_>) -> Result<(), StoreError> {
         let json = serde_json::to_string(message)
             .map_err(|e| corrupt(format!("an event could not be written: {e}")))?;
         let _: Value = redis::cmd("XADD")
@@ -991,10 +991,10 @@ impl Inner {
     /// Tells the other replicas to drop `key` (or one session of it).
     async fn announce_end(&self, key: &str, session: Option<&str>) {
         let message = Message {
-            r: self.fan_in.replica.clone(),
-            e: Vec::new(),
-            k: Some(key.to_owned()),
-            s: session.map(str::to_owned),
+            r: Cow::Borrowed(&self.fan_in.replica),
+            e: Cow::Borrowed(&[]),
+            k: Some(Cow::Borrowed(key)),
+            s: session.map(Cow::Borrowed),
         };
         if let Err(err) = self.publish(&message).await {
             self.log_background(&format!(
@@ -1151,8 +1151,8 @@ impl Store for RedisStore {
         for chunk in events.chunks(1_000) {
             inner
                 .publish(&Message {
-                    r: inner.fan_in.replica.clone(),
-                    e: chunk.to_vec(),
+                    r: Cow::Borrowed(&inner.fan_in.replica),
+                    e: Cow::Borrowed(chunk),
                     k: None,
                     s: None,
                 })
