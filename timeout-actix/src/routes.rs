@@ -2,12 +2,7 @@
 //! Events. Each route identifies and checks the request itself, so it
 //! behaves the same whether or not the middleware also wraps it.
 
-use std::{
-    convert::Infallible,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::convert::Infallible;
 
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -16,17 +11,13 @@ use actix_web::{
 };
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use bytes::Bytes;
-use futures_core::Stream;
+use futures_util::StreamExt;
 use timeout_core::{
-    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, ClientAsset, Heartbeat,
-    MAX_CLIENT_MESSAGE, RequestKind, Subject, Subscription, status_json,
+    ClientAsset, Incoming, MAX_CLIENT_MESSAGE, NotificationSocket, RequestKind, SseFrames, Subject,
+    forward_notifications, status_json,
 };
-use tokio::time::{Instant, Interval, interval_at};
 
 use crate::{Identify, SessionTimeout, config::Shared, marker};
-
-/// How often the event stream sends a comment line, so proxies keep it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 impl<I: Identify> SessionTimeout<I> {
     /// The routes, for `App::configure` (or a scope's): `GET` reset (counts
@@ -143,72 +134,48 @@ async fn notifications<I: Identify>(
     };
     let messages = messages.max_frame_size(MAX_CLIENT_MESSAGE);
     let ping_every = shared.gate.endpoints().ping_every();
-    actix_web::rt::spawn(forward(session, messages, subscription, ping_every));
+    let socket = ActixSocket { session, messages };
+    actix_web::rt::spawn(forward_notifications(socket, subscription, ping_every));
     marker::mark(&mut response);
     response
 }
 
-/// Sends the subject's notifications until the logout (then closes), the
-/// end of the subscription (explicit logout) or the client leaves or stops
-/// answering pings. What the client sends is read and ignored (pings
-/// answered): the socket only listens to the server.
-async fn forward(
-    mut session: actix_ws::Session,
-    mut messages: MessageStream,
-    mut subscription: Subscription,
-    ping_every: Duration,
-) {
-    let mut heartbeat = Heartbeat::default();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    loop {
-        tokio::select! {
-            notification = subscription.recv() => {
-                let Some(notification) = notification else {
-                    let _ = session.close(Some(close(CLOSE_LOGGED_OUT))).await;
-                    return;
-                };
-                let logout = notification.is_logout();
-                if session.text(notification.to_json()).await.is_err() {
-                    return;
-                }
-                if logout {
-                    let _ = session.close(Some(close(CLOSE_TIMED_OUT))).await;
-                    return;
-                }
-            }
-            _ = ping.tick() => match heartbeat.tick() {
-                Beat::Ping => {
-                    if session.ping(b"").await.is_err() {
-                        return;
-                    }
-                }
-                _ => {
-                    tracing::debug!(target: "timeout", "closing a notification socket whose client stopped answering");
-                    let _ = session.close(Some(close(CLOSE_UNRESPONSIVE))).await;
-                    return;
-                }
-            },
-            incoming = messages.recv() => match incoming {
-                Some(Ok(Message::Ping(bytes))) => {
-                    heartbeat.heard();
-                    if session.pong(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    let _ = session.close(None).await;
-                    return;
-                }
-                Some(Ok(_)) => heartbeat.heard(),
-            },
-        }
-    }
+/// actix-ws's session and message stream for the core's loop: pings are
+/// answered here, and the session is closed after the client's close.
+struct ActixSocket {
+    session: actix_ws::Session,
+    messages: MessageStream,
 }
 
-fn close(reason: &str) -> CloseReason {
-    CloseReason {
-        code: CloseCode::Normal,
-        description: Some(reason.to_owned()),
+impl NotificationSocket for ActixSocket {
+    async fn send_text(&mut self, json: String) -> bool {
+        self.session.text(json).await.is_ok()
+    }
+
+    async fn send_ping(&mut self) -> bool {
+        self.session.ping(b"").await.is_ok()
+    }
+
+    async fn close(&mut self, reason: &'static str) {
+        let reason = CloseReason {
+            code: CloseCode::Normal,
+            description: Some(reason.to_owned()),
+        };
+        let _ = self.session.clone().close(Some(reason)).await;
+    }
+
+    async fn receive(&mut self) -> Incoming {
+        match self.messages.recv().await {
+            Some(Ok(Message::Ping(bytes))) => match self.session.pong(&bytes).await {
+                Ok(()) => Incoming::Heard,
+                Err(_) => Incoming::Gone,
+            },
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                let _ = self.session.clone().close(None).await;
+                Incoming::Gone
+            }
+            Some(Ok(_)) => Incoming::Heard,
+        }
     }
 }
 
@@ -218,54 +185,11 @@ async fn events<I: Identify>(request: HttpRequest, shared: web::Data<Shared<I>>)
         Err(response) => return response,
     };
     let subscription = shared.gate.tracker().subscribe(&subject);
+    let frames = SseFrames::new(subscription).map(|frame| Ok::<_, Infallible>(Bytes::from(frame)));
     let mut response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .streaming(EventStream::new(subscription));
+        .streaming(frames);
     marker::mark(&mut response);
     response
-}
-
-/// One `data:` event per notification, a comment line every
-/// [`KEEP_ALIVE`]; ends after the logout or an explicit logout.
-struct EventStream {
-    subscription: Option<Subscription>,
-    keep_alive: Interval,
-}
-
-impl EventStream {
-    fn new(subscription: Subscription) -> Self {
-        EventStream {
-            subscription: Some(subscription),
-            keep_alive: interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
-        }
-    }
-}
-
-impl Stream for EventStream {
-    type Item = Result<Bytes, Infallible>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(subscription) = self.subscription.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match Pin::new(subscription).poll_next(cx) {
-            Poll::Ready(Some(notification)) => {
-                if notification.is_logout() {
-                    self.subscription = None;
-                }
-                let frame = format!("data: {}\n\n", notification.to_json());
-                return Poll::Ready(Some(Ok(Bytes::from(frame))));
-            }
-            Poll::Ready(None) => {
-                self.subscription = None;
-                return Poll::Ready(None);
-            }
-            Poll::Pending => {}
-        }
-        match self.keep_alive.poll_tick(cx) {
-            Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(b":\n\n")))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
 }

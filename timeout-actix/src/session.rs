@@ -25,7 +25,6 @@ use actix_session::{
     storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError},
 };
 use actix_web::HttpRequest;
-use serde::{Deserialize, Serialize};
 use timeout_core::{
     DEFAULT_FRAMEWORK_WATCH, Decision, FrameworkSessions, FrameworkWatch, IdentifyError, Identity,
     Subject, Tracker,
@@ -33,41 +32,12 @@ use timeout_core::{
 
 use crate::Identify;
 
-/// Where [`log_in`] stores the [`SessionUser`] in the session.
-pub const SESSION_USER_KEY: &str = "timeout.user";
+/// The session record and where [`log_in`] keeps it: shared with
+/// timeout-tower, so both adapters read the same sessions.
+pub use timeout_core::{SESSION_USER_KEY, SessionUser};
 
 /// Where a timed-out session keeps the tracking id of its ended login.
 pub const ENDED_KEY: &str = "timeout.ended";
-
-/// The user of a session, as the timeout needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
-    /// The user name.
-    pub name: String,
-    /// Timeout groups the user belongs to.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// The login's tracking id, set by [`log_in`].
-    #[serde(default)]
-    login: String,
-}
-
-impl SessionUser {
-    /// A user in no group.
-    pub fn new(name: impl Into<String>) -> SessionUser {
-        SessionUser {
-            name: name.into(),
-            groups: Vec::new(),
-            login: String::new(),
-        }
-    }
-
-    /// The same user in `groups`.
-    pub fn with_groups<G: Into<String>>(mut self, groups: impl IntoIterator<Item = G>) -> Self {
-        self.groups = groups.into_iter().map(Into::into).collect();
-        self
-    }
-}
 
 /// Identifies a request by the [`SessionUser`] that [`log_in`] stored in its
 /// actix-session session. `wrap` the app with the timeout middleware
@@ -138,7 +108,7 @@ impl Identify for ActixSession {
         };
         session.clear();
         session.renew();
-        if let Err(err) = session.insert(ENDED_KEY, &user.login) {
+        if let Err(err) = session.insert(ENDED_KEY, user.login_id()) {
             tracing::warn!(target: "timeout", "the timed-out session was emptied but not marked: {err}");
         }
     }
@@ -154,8 +124,8 @@ pub fn subject_of(session: &Session) -> Result<Option<Subject>, IdentifyError> {
         ))
     })?;
     match user {
-        Some(user) if !user.login.is_empty() => Ok(Some(
-            Subject::new(user.login, user.name)?.with_groups(user.groups),
+        Some(user) if !user.login_id().is_empty() => Ok(Some(
+            Subject::new(user.login_id(), user.name.as_str())?.with_groups(user.groups),
         )),
         _ => Ok(None),
     }
@@ -189,10 +159,10 @@ pub enum SessionError {
 pub async fn log_in(
     session: &Session,
     tracker: &Tracker,
-    mut user: SessionUser,
+    user: SessionUser,
 ) -> Result<Subject, SessionError> {
-    user.login = fresh_login_id();
-    let subject = Subject::new(user.login.clone(), user.name.clone())
+    let user = user.with_login_id(fresh_login_id());
+    let subject = Subject::new(user.login_id(), user.name.as_str())
         .map_err(IdentifyError::from)?
         .with_groups(user.groups.clone());
     session.renew();
@@ -313,7 +283,7 @@ impl<S: SessionStore> ExpiryAudit<S> {
         let Some(user) = user else { return };
         let ttl = Duration::try_from(*ttl).unwrap_or_default();
         self.ledger
-            .saved(&user.login, &user.name, SystemTime::now() + ttl);
+            .saved(user.login_id(), &user.name, SystemTime::now() + ttl);
     }
 
     /// The logged-in user of the state stored under `key`, if any.
@@ -325,7 +295,7 @@ impl<S: SessionStore> ExpiryAudit<S> {
 
 fn user_in(state: &HashMap<String, String>) -> Option<SessionUser> {
     let user: SessionUser = serde_json::from_str(state.get(SESSION_USER_KEY)?).ok()?;
-    (!user.login.is_empty()).then_some(user)
+    (!user.login_id().is_empty()).then_some(user)
 }
 
 impl<S: SessionStore> SessionStore for ExpiryAudit<S> {
@@ -354,9 +324,11 @@ impl<S: SessionStore> SessionStore for ExpiryAudit<S> {
         let user = user_in(&state);
         let key = self.inner.update(key, state, ttl).await?;
         if let Some(before) = before
-            && user.as_ref().is_none_or(|now| now.login != before.login)
+            && user
+                .as_ref()
+                .is_none_or(|now| now.login_id() != before.login_id())
         {
-            self.ledger.ended(&before.login);
+            self.ledger.ended(before.login_id());
         }
         self.note(user, ttl);
         Ok(key)
@@ -375,7 +347,7 @@ impl<S: SessionStore> SessionStore for ExpiryAudit<S> {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         if let Some(user) = self.user_at(key).await {
-            self.ledger.ended(&user.login);
+            self.ledger.ended(user.login_id());
         }
         self.inner.delete(key).await
     }

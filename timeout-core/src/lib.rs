@@ -44,11 +44,13 @@
 // docs.rs shows which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod adapter;
 pub mod audit;
 mod client;
 mod clock;
 mod config;
 mod deferred;
+mod forward;
 mod framework;
 mod gate;
 mod heartbeat;
@@ -58,6 +60,7 @@ mod hub;
 mod identity;
 mod notification;
 mod passive;
+mod session_user;
 mod store;
 mod subject;
 mod sweeper;
@@ -73,6 +76,7 @@ pub use self::{
         PolicyBuilder, StoreUnavailable,
     },
     deferred::DeferredActivity,
+    forward::{Incoming, NotificationSocket, SSE_KEEP_ALIVE, SseFrames, forward_notifications},
     framework::{
         DEFAULT_FRAMEWORK_WATCH, FrameworkExpiry, FrameworkSessions, FrameworkWatch, StillAlive,
     },
@@ -88,6 +92,7 @@ pub use self::{
     identity::{IdentifyError, Identity, IntoIdentity},
     notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification},
     passive::{PassivePredicate, PassiveRules, RequestKind, RequestView},
+    session_user::{SESSION_USER_KEY, SessionUser},
     store::{
         Cause, Claim, Due, DueWarning, Expired, MemoryStore, MemoryStoreStats, StateLost, Store,
         StoreError, Timing, Touch, TouchOutcome, UnreachableStore,

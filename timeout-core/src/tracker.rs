@@ -2,6 +2,7 @@
 //! place, so the axum and actix adapters behave the same.
 
 use std::{
+    borrow::Cow,
     fmt,
     future::Future,
     pin::Pin,
@@ -103,6 +104,38 @@ impl Refusal {
     /// ```
     pub fn is_timeout(&self) -> bool {
         self.body == LOGOUT_JSON
+    }
+
+    /// The headers to answer with, beside the status and the body: its
+    /// content type, `Cache-Control: no-store` (the next request may be
+    /// let in, so no cache may replay this answer) and, for an unreachable
+    /// store, [`Retry-After`](Refusal::retry_after). Every adapter sends
+    /// exactly these.
+    ///
+    /// ```
+    /// use timeout_core::Decision;
+    ///
+    /// let refusal = Decision::Unavailable.refusal().unwrap();
+    /// let headers: Vec<(&str, String)> =
+    ///     refusal.headers().map(|(name, value)| (name, value.into_owned())).collect();
+    /// assert_eq!(
+    ///     headers,
+    ///     [
+    ///         ("content-type", "application/json".to_owned()),
+    ///         ("cache-control", "no-store".to_owned()),
+    ///         ("retry-after", "1".to_owned()),
+    ///     ]
+    /// );
+    /// ```
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, Cow<'static, str>)> {
+        [
+            Some(("content-type", Cow::Borrowed(self.content_type))),
+            Some(("cache-control", Cow::Borrowed("no-store"))),
+            self.retry_after()
+                .map(|seconds| ("retry-after", Cow::Owned(seconds.to_string()))),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 

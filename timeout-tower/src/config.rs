@@ -46,57 +46,7 @@ impl<I: Identify> SessionTimeout<I> {
         }
     }
 
-    /// Serves the reset endpoint at `path` instead of
-    /// [`RESET_PATH`](crate::RESET_PATH).
-    pub fn reset_path(mut self, path: impl Into<String>) -> Self {
-        self.endpoints = self.endpoints.reset(path);
-        self
-    }
-
-    /// Serves the WebSocket notifications at `path` instead of
-    /// [`NOTIFICATIONS_PATH`](crate::NOTIFICATIONS_PATH). The path is
-    /// passive: an open socket does not keep a session alive.
-    pub fn notifications_path(mut self, path: impl Into<String>) -> Self {
-        self.endpoints = self.endpoints.notifications(path);
-        self
-    }
-
-    /// Serves the Server-Sent Events stream at `path` instead of
-    /// [`EVENTS_PATH`](crate::EVENTS_PATH); passive like the WebSocket.
-    pub fn events_path(mut self, path: impl Into<String>) -> Self {
-        self.endpoints = self.endpoints.events(path);
-        self
-    }
-
-    /// Serves the passive status (time left by the server's clock, which
-    /// the browser client counts down from) at `path` instead of
-    /// [`STATUS_PATH`](timeout_core::STATUS_PATH).
-    pub fn status_path(mut self, path: impl Into<String>) -> Self {
-        self.endpoints = self.endpoints.status(path);
-        self
-    }
-
-    /// Serves the browser client's files (`idle-timeout.js`,
-    /// `idle-timeout.css`) under the folder `path` instead of
-    /// [`CLIENT_PATH`](timeout_core::CLIENT_PATH).
-    pub fn client_path(mut self, path: impl Into<String>) -> Self {
-        self.endpoints = self.endpoints.client(path);
-        self
-    }
-
-    /// How often the notification socket pings its client (default
-    /// [`DEFAULT_PING_INTERVAL`](timeout_core::DEFAULT_PING_INTERVAL)); a
-    /// client that does not answer within the next interval is closed, so a
-    /// half-open connection frees its subscription.
-    pub fn ping_interval(mut self, interval: std::time::Duration) -> Self {
-        self.endpoints = self.endpoints.ping_interval(interval);
-        self
-    }
-
-    /// The tracker.
-    pub fn tracker(&self) -> &Tracker {
-        &self.tracker
-    }
+    timeout_core::endpoint_builders!();
 
     /// The layer to put around the app's routes (inside the layer that
     /// provides the identity, e.g. tower-sessions' `SessionManagerLayer`).

@@ -48,6 +48,7 @@ mod identify;
 pub mod login;
 mod marker;
 #[cfg(feature = "axum")]
+mod refusal;
 mod routes;
 mod service;
 #[cfg(feature = "tower-sessions")]

@@ -2,7 +2,7 @@
 //! Each route identifies and checks the request itself, so it behaves the
 //! same whether or not the layer also wraps it.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     Router,
@@ -11,16 +11,13 @@ use axum::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
     },
     http::{HeaderMap, StatusCode, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response},
     routing::get,
 };
-use futures_util::{Stream, stream};
+use futures_util::StreamExt;
 use timeout_core::{
-    Beat, CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, ClientAsset, Heartbeat,
-    MAX_CLIENT_MESSAGE, Notification, Refusal, RequestKind, Subject, Subscription, status_json,
+    ClientAsset, Incoming, MAX_CLIENT_MESSAGE, NotificationSocket, Refusal, RequestKind, SseFrames,
+    Subject, forward_notifications, status_json,
 };
 
 use crate::{Identify, Passive, SessionTimeout, config::Shared};
@@ -133,58 +130,38 @@ async fn notifications<I: Identify>(
         .on_failed_upgrade(|err| {
             tracing::debug!(target: "timeout", "notification socket upgrade failed: {err}");
         })
-        .on_upgrade(move |socket| forward(socket, subscription, ping_every));
+        .on_upgrade(move |socket| {
+            forward_notifications(AxumSocket(socket), subscription, ping_every)
+        });
     (Passive, response).into_response()
 }
 
-/// Sends the subject's notifications until the logout (then closes), the
-/// end of the subscription (explicit logout) or the client leaves or stops
-/// answering pings. What the client sends is read and ignored: the socket
-/// only listens to the server.
-async fn forward(mut socket: WebSocket, mut subscription: Subscription, ping_every: Duration) {
-    let mut heartbeat = Heartbeat::default();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    loop {
-        tokio::select! {
-            notification = subscription.recv() => {
-                let Some(notification) = notification else {
-                    let _ = socket.send(close(CLOSE_LOGGED_OUT)).await;
-                    return;
-                };
-                let logout = notification.is_logout();
-                if socket.send(Message::Text(notification.to_json().into())).await.is_err() {
-                    return;
-                }
-                if logout {
-                    let _ = socket.send(close(CLOSE_TIMED_OUT)).await;
-                    return;
-                }
-            }
-            _ = ping.tick() => match heartbeat.tick() {
-                Beat::Ping => {
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return;
-                    }
-                }
-                _ => {
-                    tracing::debug!(target: "timeout", "closing a notification socket whose client stopped answering");
-                    let _ = socket.send(close(CLOSE_UNRESPONSIVE)).await;
-                    return;
-                }
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(_)) => heartbeat.heard(),
-            },
+/// axum's WebSocket for the core's loop. axum answers pings itself.
+struct AxumSocket(WebSocket);
+
+impl NotificationSocket for AxumSocket {
+    async fn send_text(&mut self, json: String) -> bool {
+        self.0.send(Message::Text(json.into())).await.is_ok()
+    }
+
+    async fn send_ping(&mut self) -> bool {
+        self.0.send(Message::Ping(Default::default())).await.is_ok()
+    }
+
+    async fn close(&mut self, reason: &'static str) {
+        let frame = CloseFrame {
+            code: close_code::NORMAL,
+            reason: reason.into(),
+        };
+        let _ = self.0.send(Message::Close(Some(frame))).await;
+    }
+
+    async fn receive(&mut self) -> Incoming {
+        match self.0.recv().await {
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Incoming::Gone,
+            Some(Ok(_)) => Incoming::Heard,
         }
     }
-}
-
-fn close(reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: close_code::NORMAL,
-        reason: reason.into(),
-    }))
 }
 
 async fn events<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Request) -> Response {
@@ -193,36 +170,17 @@ async fn events<I: Identify>(State(shared): State<Arc<Shared<I>>>, request: Requ
         Err(response) => return response,
     };
     let subscription = shared.gate.tracker().subscribe(&subject);
-    let sse = Sse::new(event_stream(subscription))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
-    (Passive, sse).into_response()
-}
-
-/// One `data:` event per notification; the stream ends after the logout.
-fn event_stream(subscription: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(Some(subscription), |subscription| async move {
-        let mut subscription = subscription?;
-        let notification: Notification = subscription.recv().await?;
-        let next = (!notification.is_logout()).then_some(subscription);
-        Some((Ok(Event::default().data(notification.to_json())), next))
-    })
+    let frames = SseFrames::new(subscription).map(Ok::<_, Infallible>);
+    let response = (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(frames),
+    );
+    (Passive, response).into_response()
 }
 
 fn refusal_response(refusal: Refusal) -> Response {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (
-        status,
-        [
-            (header::CONTENT_TYPE, refusal.content_type),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        refusal.body,
-    )
-        .into_response();
-    if let Some(seconds) = refusal.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.into());
-    }
-    response
+    crate::refusal::refusal_response(refusal, axum::body::Body::from)
 }

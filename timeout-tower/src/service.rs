@@ -10,7 +10,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use timeout_core::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
 use tower_layer::Layer;
@@ -226,17 +226,5 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 }
 
 fn refused<B>(refusal: Refusal) -> Response<TimeoutBody<B>> {
-    let mut response = Response::new(TimeoutBody::refusal(refusal.body));
-    *response.status_mut() =
-        StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(refusal.content_type),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(seconds) = refusal.retry_after() {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    crate::refusal::refusal_response(refusal, TimeoutBody::refusal)
 }

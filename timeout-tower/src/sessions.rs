@@ -14,7 +14,6 @@ use std::{
 
 use async_trait::async_trait;
 use http::request::Parts;
-use serde::{Deserialize, Serialize};
 use timeout_core::{
     DEFAULT_FRAMEWORK_WATCH, Decision, Expired, FrameworkSessions, FrameworkWatch, HookError,
     Subject, TimeoutHook, Tracker,
@@ -27,34 +26,9 @@ use tower_sessions::{
 
 use crate::{Identify, IdentifyError, Identity};
 
-/// Where [`log_in`] stores the [`SessionUser`] in the session.
-pub const SESSION_USER_KEY: &str = "timeout.user";
-
-/// The user of a session, as the timeout needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
-    /// The user name.
-    pub name: String,
-    /// Timeout groups the user belongs to.
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-impl SessionUser {
-    /// A user in no group.
-    pub fn new(name: impl Into<String>) -> SessionUser {
-        SessionUser {
-            name: name.into(),
-            groups: Vec::new(),
-        }
-    }
-
-    /// The same user in `groups`.
-    pub fn with_groups<G: Into<String>>(mut self, groups: impl IntoIterator<Item = G>) -> Self {
-        self.groups = groups.into_iter().map(Into::into).collect();
-        self
-    }
-}
+/// The session record and where [`log_in`] keeps it: shared with
+/// timeout-actix, so both adapters read the same sessions.
+pub use timeout_core::{SESSION_USER_KEY, SessionUser};
 
 /// Identifies a request by its tower-sessions session: the session id and
 /// the [`SessionUser`] stored under [`SESSION_USER_KEY`]. A session without
