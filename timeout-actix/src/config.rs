@@ -7,7 +7,7 @@ use std::{fmt, rc::Rc};
 use actix_web::{HttpRequest, HttpResponse};
 use timeout_core::{Endpoints, Gate, Refusal, Tracker};
 
-use crate::{Identify, IdleTimeout};
+use crate::{Identify, IdleTimeoutMiddleware};
 
 /// The idle timeout of an actix-web app: a [`Tracker`], how to identify a
 /// request's subject, and where the notification routes live.
@@ -55,13 +55,13 @@ impl<I: Identify> SessionTimeout<I> {
     /// that provides the identity, e.g. actix-session's `SessionMiddleware`,
     /// so that one runs first). Warns here if the framework session would
     /// end before the idle timeout.
-    pub fn middleware(&self) -> IdleTimeout<I> {
+    pub fn middleware(&self) -> IdleTimeoutMiddleware<I> {
         if let Some((framework, ttl)) = self.identify.framework_session_ttl() {
             let policy = self.tracker.policy();
             policy.warn_if_session_ends_first(framework, ttl);
             policy.warn_if_remembered_shorter(framework, ttl);
         }
-        IdleTimeout::new(Rc::new(self.shared_value()))
+        IdleTimeoutMiddleware::new(Rc::new(self.shared_value()))
     }
 
     pub(crate) fn shared_value(&self) -> Shared<I> {

@@ -2,7 +2,7 @@
 //!
 //! [`SessionTimeout`] ties a [`Tracker`](timeout_core::Tracker) to a way of
 //! identifying requests ([`identify_fn`], or [`session::ActixSession`] with
-//! the `actix-session` feature). It makes the [`IdleTimeout`] middleware,
+//! the `actix-session` feature). It makes the [`IdleTimeoutMiddleware`] middleware,
 //! which applies the timeout to every request (activity moves the deadline,
 //! passive requests do not, a timed-out session gets 401 with the logout
 //! JSON and never reaches the handler), and the routes:
@@ -59,7 +59,7 @@ pub use self::{
     config::SessionTimeout,
     identify::{Identify, IdentifyFn, identify_fn},
     marker::{MarkPassive, MarkPassiveFuture, MarkPassiveMiddleware, Passive, mark, mark_passive},
-    middleware::{IdleTimeout, IdleTimeoutMiddleware, ResponseFuture},
+    middleware::{IdleTimeoutMiddleware, ResponseFuture},
 };
 // Shared with every adapter; re-exported so apps need one import.
 pub use timeout_core::{

@@ -22,33 +22,33 @@ use crate::{Identify, config::Shared, marker::is_passive, view::View};
 /// Applies the idle timeout to every request of the wrapped app, scope or
 /// resource. Made by
 /// [`SessionTimeout::middleware`](crate::SessionTimeout::middleware).
-pub struct IdleTimeout<I> {
+pub struct IdleTimeoutMiddleware<I> {
     shared: Rc<Shared<I>>,
 }
 
-impl<I> IdleTimeout<I> {
+impl<I> IdleTimeoutMiddleware<I> {
     pub(crate) fn new(shared: Rc<Shared<I>>) -> Self {
-        IdleTimeout { shared }
+        IdleTimeoutMiddleware { shared }
     }
 }
 
-impl<I> Clone for IdleTimeout<I> {
+impl<I> Clone for IdleTimeoutMiddleware<I> {
     fn clone(&self) -> Self {
-        IdleTimeout {
+        IdleTimeoutMiddleware {
             shared: Rc::clone(&self.shared),
         }
     }
 }
 
-impl<I> fmt::Debug for IdleTimeout<I> {
+impl<I> fmt::Debug for IdleTimeoutMiddleware<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdleTimeout")
+        f.debug_struct("IdleTimeoutMiddleware")
             .field("gate", &self.shared.gate)
             .finish()
     }
 }
 
-impl<S, B, I> Transform<S, ServiceRequest> for IdleTimeout<I>
+impl<S, B, I> Transform<S, ServiceRequest> for IdleTimeoutMiddleware<I>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
@@ -56,33 +56,33 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Transform = IdleTimeoutMiddleware<S, I>;
+    type Transform = IdleTimeoutService<S, I>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(IdleTimeoutMiddleware {
+        ready(Ok(IdleTimeoutService {
             service: Rc::new(service),
             shared: Rc::clone(&self.shared),
         }))
     }
 }
 
-/// The service of [`IdleTimeout`].
-pub struct IdleTimeoutMiddleware<S, I> {
+/// The service of [`IdleTimeoutMiddleware`].
+pub struct IdleTimeoutService<S, I> {
     service: Rc<S>,
     shared: Rc<Shared<I>>,
 }
 
-impl<S, I> fmt::Debug for IdleTimeoutMiddleware<S, I> {
+impl<S, I> fmt::Debug for IdleTimeoutService<S, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdleTimeoutMiddleware")
+        f.debug_struct("IdleTimeoutService")
             .field("gate", &self.shared.gate)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, B, I> Service<ServiceRequest> for IdleTimeoutMiddleware<S, I>
+impl<S, B, I> Service<ServiceRequest> for IdleTimeoutService<S, I>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
@@ -113,7 +113,7 @@ where
     }
 }
 
-impl<S, B, I> IdleTimeoutMiddleware<S, I>
+impl<S, B, I> IdleTimeoutService<S, I>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
@@ -169,7 +169,7 @@ fn answered<B>(
 type Later<B> = Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, Error>>>>;
 
 pin_project! {
-    /// Response future of [`IdleTimeoutMiddleware`].
+    /// Response future of [`IdleTimeoutService`].
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,

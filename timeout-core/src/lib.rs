@@ -68,9 +68,12 @@ mod telemetry;
 mod tracker;
 mod unwind;
 
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use self::clock::{ManualClock, SkewedClock};
 pub use self::{
     client::{AssetAnswer, CLIENT_PATH, ClientAsset, STATUS_PATH, asset_at, status_json},
-    clock::{Clock, ManualClock, SkewedClock, SystemClock, Timestamp},
+    clock::{Clock, SystemClock, Timestamp},
     config::{
         ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, Policy,
         PolicyBuilder, StoreUnavailable,

@@ -10,9 +10,9 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// Body of a response through [`IdleTimeoutService`](crate::IdleTimeoutService):
+    /// Body of a response through [`IdleTimeout`](crate::IdleTimeout):
     /// the inner service's body, or the short JSON of a refusal.
-    pub struct TimeoutBody<B> {
+    pub struct IdleTimeoutBody<B> {
         #[pin]
         kind: Kind<B>,
     }
@@ -26,15 +26,15 @@ pin_project! {
     }
 }
 
-impl<B> TimeoutBody<B> {
+impl<B> IdleTimeoutBody<B> {
     pub(crate) fn inner(body: B) -> Self {
-        TimeoutBody {
+        IdleTimeoutBody {
             kind: Kind::Inner { body },
         }
     }
 
     pub(crate) fn refusal(body: &'static str) -> Self {
-        TimeoutBody {
+        IdleTimeoutBody {
             kind: Kind::Refusal {
                 body: Some(Bytes::from_static(body.as_bytes())),
             },
@@ -42,7 +42,7 @@ impl<B> TimeoutBody<B> {
     }
 }
 
-impl<B> Body for TimeoutBody<B>
+impl<B> Body for IdleTimeoutBody<B>
 where
     B: Body<Data = Bytes>,
 {

@@ -57,11 +57,11 @@ pub mod sessions;
 mod view;
 
 pub use self::{
-    body::TimeoutBody,
+    body::IdleTimeoutBody,
     config::SessionTimeout,
     identify::{Identify, IdentifyFn, identify_fn},
     marker::{MarkPassive, MarkPassiveFuture, MarkPassiveLayer, Passive, mark_passive},
-    service::{IdleTimeoutLayer, IdleTimeoutService, ResponseFuture},
+    service::{IdleTimeout, IdleTimeoutLayer, ResponseFuture},
 };
 // Shared with every adapter; re-exported so axum apps need one import.
 pub use timeout_core::{

@@ -16,7 +16,7 @@ use timeout_core::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Identify, Passive, TimeoutBody, config::Shared, view::PartsView};
+use crate::{Identify, IdleTimeoutBody, Passive, config::Shared, view::PartsView};
 
 /// Applies the idle timeout to every request of the wrapped service. Made by
 /// [`SessionTimeout::layer`](crate::SessionTimeout::layer).
@@ -47,10 +47,10 @@ impl<I> fmt::Debug for IdleTimeoutLayer<I> {
 }
 
 impl<S, I> Layer<S> for IdleTimeoutLayer<I> {
-    type Service = IdleTimeoutService<S, I>;
+    type Service = IdleTimeout<S, I>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        IdleTimeoutService {
+        IdleTimeout {
             inner,
             shared: Arc::clone(&self.shared),
         }
@@ -58,36 +58,36 @@ impl<S, I> Layer<S> for IdleTimeoutLayer<I> {
 }
 
 /// The service of [`IdleTimeoutLayer`].
-pub struct IdleTimeoutService<S, I> {
+pub struct IdleTimeout<S, I> {
     inner: S,
     shared: Arc<Shared<I>>,
 }
 
-impl<S: Clone, I> Clone for IdleTimeoutService<S, I> {
+impl<S: Clone, I> Clone for IdleTimeout<S, I> {
     fn clone(&self) -> Self {
-        IdleTimeoutService {
+        IdleTimeout {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
         }
     }
 }
 
-impl<S: fmt::Debug, I> fmt::Debug for IdleTimeoutService<S, I> {
+impl<S: fmt::Debug, I> fmt::Debug for IdleTimeout<S, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdleTimeoutService")
+        f.debug_struct("IdleTimeout")
             .field("inner", &self.inner)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, I, ReqBody, ResBody> Service<Request<ReqBody>> for IdleTimeoutService<S, I>
+impl<S, I, ReqBody, ResBody> Service<Request<ReqBody>> for IdleTimeout<S, I>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     I: Identify,
     ReqBody: Send + 'static,
 {
-    type Response = Response<TimeoutBody<ResBody>>;
+    type Response = Response<IdleTimeoutBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -118,7 +118,7 @@ where
     }
 }
 
-impl<S, I: Identify> IdleTimeoutService<S, I> {
+impl<S, I: Identify> IdleTimeout<S, I> {
     /// The gate needs I/O: finish it in a boxed future that owns a ready
     /// clone of the inner service.
     fn gate_later<ReqBody, ResBody>(
@@ -151,7 +151,7 @@ enum Outcome<F> {
 type GateFuture<F> = Pin<Box<dyn Future<Output = Outcome<F>> + Send>>;
 
 pin_project! {
-    /// Response future of [`IdleTimeoutService`].
+    /// Response future of [`IdleTimeout`].
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
@@ -191,7 +191,7 @@ impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response<TimeoutBody<B>>, E>;
+    type Output = Result<Response<IdleTimeoutBody<B>>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
@@ -211,7 +211,7 @@ where
                     {
                         activity.finish();
                     }
-                    return Poll::Ready(Ok(response.map(TimeoutBody::inner)));
+                    return Poll::Ready(Ok(response.map(IdleTimeoutBody::inner)));
                 }
                 StateProj::Refused { refusal } => return Poll::Ready(Ok(refused(*refusal))),
             }
@@ -225,6 +225,6 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     }
 }
 
-fn refused<B>(refusal: Refusal) -> Response<TimeoutBody<B>> {
-    crate::refusal::refusal_response(refusal, TimeoutBody::refusal)
+fn refused<B>(refusal: Refusal) -> Response<IdleTimeoutBody<B>> {
+    crate::refusal::refusal_response(refusal, IdleTimeoutBody::refusal)
 }

@@ -72,7 +72,7 @@ fn app(
     s: &Setup,
 ) -> impl Service<
     Request<Empty<Bytes>>,
-    Response = Response<timeout_tower::TimeoutBody<Empty<Bytes>>>,
+    Response = Response<timeout_tower::IdleTimeoutBody<Empty<Bytes>>>,
     Error = Infallible,
 > + Clone {
     let calls = Arc::clone(&s.calls);
@@ -114,7 +114,7 @@ async fn send(
     service: &mut (
              impl Service<
         Request<Empty<Bytes>>,
-        Response = Response<timeout_tower::TimeoutBody<Empty<Bytes>>>,
+        Response = Response<timeout_tower::IdleTimeoutBody<Empty<Bytes>>>,
         Error = Infallible,
     > + Clone
          ),
