@@ -1,4 +1,4 @@
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use hashbrown::{HashMap, HashSet};
 
@@ -6,7 +6,7 @@ use super::{
     ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, Policy,
     StoreUnavailable,
     field::{Field, Source, Unit},
-    human, properties,
+    human,
 };
 use crate::{PassiveRules, Scope};
 
@@ -217,23 +217,6 @@ impl PolicyBuilder {
     pub fn store_unavailable(mut self, policy: StoreUnavailable) -> Self {
         self.store_unavailable = policy;
         self
-    }
-
-    /// Applies the `timeout.session.*` keys of a properties text on top of
-    /// what is set so far.
-    pub fn properties(self, text: &str) -> Result<Self, ConfigError> {
-        let entries = properties::parse(text)?;
-        super::raw::apply_properties(self, entries)
-    }
-
-    /// [`properties`](PolicyBuilder::properties) read from a file.
-    pub fn properties_file(self, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.properties(&text)
     }
 
     pub(crate) fn current_passive(&self) -> &PassiveRules {

@@ -2,7 +2,7 @@
 //! maps from serde), turned into builder calls by one set of rules, so both
 //! sources refuse the same bad values with the same messages.
 
-use std::{fmt, time::Duration};
+use std::{fmt, path::Path, time::Duration};
 
 use serde::{
     Deserialize, Deserializer,
@@ -13,7 +13,7 @@ use super::{
     ConfigError, PolicyBuilder, StoreUnavailable,
     builder::{Origin, Timed},
     field::{Field, PREFIX, Source, Unit, field_of_properties_key, known_properties_keys, suggest},
-    properties::Entry,
+    properties::{self, Entry},
 };
 use crate::Scope;
 
@@ -277,6 +277,27 @@ fn refuse_both_units(settings: &[Setting]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+// The properties source of the builder lives here, with the rules it
+// applies, so the builder does not depend back on this module.
+impl PolicyBuilder {
+    /// Applies the `timeout.session.*` keys of a properties text on top of
+    /// what is set so far.
+    pub fn properties(self, text: &str) -> Result<Self, ConfigError> {
+        let entries = properties::parse(text)?;
+        apply_properties(self, entries)
+    }
+
+    /// [`properties`](PolicyBuilder::properties) read from a file.
+    pub fn properties_file(self, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.properties(&text)
+    }
 }
 
 /// Applies the `timeout.session.*` entries of a properties text.
