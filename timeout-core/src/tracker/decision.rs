@@ -32,7 +32,7 @@ pub enum Decision {
     /// The store is unreachable and the policy refuses requests (503).
     Unavailable,
     /// A new session of a user who already has the most sessions allowed
-    /// ([`TrackerBuilder::max_sessions_per_key`]): refused (403); the
+    /// ([`TrackerBuilder::max_sessions_per_key`](crate::TrackerBuilder::max_sessions_per_key)): refused (403); the
     /// user's other sessions go on.
     SessionLimit,
 }
