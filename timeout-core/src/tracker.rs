@@ -11,6 +11,7 @@ use std::{
 };
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::{
     Claim, Clock, MemoryStore, Policy, RequestKind, Store, StoreError, StoreUnavailable, Subject,
@@ -296,8 +297,12 @@ impl Tracker {
             Some(outcome) => self.settle(outcome),
             None => {
                 let tracker = self.clone();
+                let span = decision_span(subject.user(), kind);
                 let subject = subject.clone();
-                Check::pending(async move { tracker.touch_slowly(&subject, kind, login).await })
+                Check::pending(
+                    async move { tracker.touch_slowly(&subject, kind, login).await }
+                        .instrument(span),
+                )
             }
         }
     }
@@ -523,17 +528,25 @@ impl Tracker {
             TouchOutcome::SessionLimit => Check::ready(Decision::SessionLimit),
             TouchOutcome::Expired(expired) => {
                 let tracker = self.clone();
-                Check::pending(async move {
-                    tracker.logout_at_gate(expired).await;
-                    Decision::TimedOut
-                })
+                let span = decision_span(&expired.user, RequestKind::Activity);
+                Check::pending(
+                    async move {
+                        tracker.logout_at_gate(expired).await;
+                        Decision::TimedOut
+                    }
+                    .instrument(span),
+                )
             }
             TouchOutcome::Replaced { deadline, expired } => {
                 let tracker = self.clone();
-                Check::pending(async move {
-                    tracker.logout_at_gate(expired).await;
-                    Decision::Allowed { deadline }
-                })
+                let span = decision_span(&expired.user, RequestKind::Activity);
+                Check::pending(
+                    async move {
+                        tracker.logout_at_gate(expired).await;
+                        Decision::Allowed { deadline }
+                    }
+                    .instrument(span),
+                )
             }
         }
     }
@@ -562,4 +575,18 @@ impl Tracker {
             StoreUnavailable::Refuse => Decision::Unavailable,
         }
     }
+}
+
+/// The span of one gate decision that waits for the store or runs a
+/// logout (DEBUG, target `timeout`): the store's errors and the logout's
+/// audit record and hooks nest under it, named by the user as in the audit
+/// log. Decisions answered from memory get none: even a disabled span cost
+/// 30-40 ns there, a tenth of the layer (docs/BENCHMARKS.md).
+fn decision_span(user: &str, kind: RequestKind) -> tracing::Span {
+    tracing::debug_span!(
+        target: "timeout",
+        "decision",
+        user = %audit::Escaped(user),
+        kind = ?kind,
+    )
 }

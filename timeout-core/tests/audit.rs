@@ -168,3 +168,33 @@ fn a_sweep_has_a_span_with_its_totals() {
         "the timeout's audit record is not inside the sweep's span:\n{text}"
     );
 }
+
+/// An operator follows one user's timeout at the gate: the logout's audit
+/// record (and its hooks' logs) sit inside a `decision` span naming the user.
+#[test]
+fn a_logout_at_the_gate_is_logged_inside_a_decision_span_of_its_user() {
+    let text = logs_of(tracing::Level::DEBUG, || async {
+        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+        let tracker = Tracker::builder(
+            Policy::builder()
+                .enabled(true)
+                .idle_timeout(Duration::from_secs(60))
+                .warn_before(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
+        .clock(clock.clone())
+        .build();
+        let carol = Subject::new("s-carol-1", "carol").unwrap();
+        tracker.check(Some(&carol), RequestKind::Activity).await;
+        clock.advance(Duration::from_secs(61));
+        // No sweep: the next request finds the session expired.
+        tracker.check(Some(&carol), RequestKind::Activity).await;
+    });
+    assert!(
+        text.lines().any(|l| l.contains("decision{user=\"carol\"")
+            && l.contains("timeout::audit")
+            && l.contains("event=\"timeout\"")),
+        "the gate's logout record is not inside a decision span of carol:\n{text}"
+    );
+}

@@ -2,6 +2,8 @@
 //! sweep): notify, run the hooks, publish again if that failed, and only
 //! then acknowledge the claim, so the store forgets nothing unfinished.
 
+use tracing::Instrument;
+
 use super::Tracker;
 use crate::{
     Claim, Expired, KeyEvent, Notification, audit, hook_runs, telemetry, unwind::CatchUnwind,
@@ -13,10 +15,12 @@ impl Tracker {
     /// client went away). The request waits for it at most one hook timeout.
     pub(super) async fn logout_at_gate(&self, expired: Expired) {
         let tracker = self.clone();
+        // Its own task keeps the request's span, so its records nest there.
         let work = async move {
             let published = tracker.announce_logout(&expired).await;
             tracker.finish_logout(expired, published).await;
-        };
+        }
+        .instrument(tracing::Span::current());
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let running = runtime.spawn(CatchUnwind::new(work));
