@@ -47,8 +47,8 @@ mod identify;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum-login")))]
 pub mod login;
 mod marker;
-#[cfg(feature = "axum")]
 mod refusal;
+#[cfg(feature = "axum")]
 mod routes;
 mod service;
 #[cfg(feature = "tower-sessions")]
