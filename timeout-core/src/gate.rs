@@ -59,7 +59,6 @@ pub const CLOSE_UNRESPONSIVE: &str = "no answer to ping";
 /// assert_eq!(endpoints.notifications_path(), "/rest/user/timeout/notifications");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
 pub struct Endpoints {
     reset: String,
     notifications: String,
