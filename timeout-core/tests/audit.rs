@@ -54,22 +54,24 @@ fn logs_of<F: std::future::Future<Output = ()>>(
     String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
 }
 
+/// A tracker with a 60 s timeout and a 10 s warning, on `clock`.
+fn tracker_on(clock: &ManualClock) -> Tracker {
+    let policy = Policy::builder()
+        .enabled(true)
+        .idle_timeout(Duration::from_secs(60))
+        .warn_before(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    Tracker::builder(policy).clock(clock.clone()).build()
+}
+
 #[test]
 fn audit_records_are_one_line_each_and_escape_names() {
     let forger =
         "mallory\n2026-01-01T00:00:00Z  INFO timeout::audit: event=\"timeout\" user=\"admin\"";
     let text = logs_of(tracing::Level::INFO, || async {
         let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-        let tracker = Tracker::builder(
-            Policy::builder()
-                .enabled(true)
-                .idle_timeout(Duration::from_secs(60))
-                .warn_before(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        )
-        .clock(clock.clone())
-        .build();
+        let tracker = tracker_on(&clock);
         let mallory = Subject::new("0123456789abcdef", forger).unwrap();
         let bob = Subject::new("s-bob", "bob").unwrap();
         tracker.check(Some(&mallory), RequestKind::Activity).await;
@@ -142,16 +144,7 @@ fn a_framework_session_that_expired_first_gets_one_record_with_the_time_since() 
 fn a_sweep_has_a_span_with_its_totals() {
     let text = logs_of(tracing::Level::DEBUG, || async {
         let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-        let tracker = Tracker::builder(
-            Policy::builder()
-                .enabled(true)
-                .idle_timeout(Duration::from_secs(60))
-                .warn_before(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        )
-        .clock(clock.clone())
-        .build();
+        let tracker = tracker_on(&clock);
         let bob = Subject::new("s-bob-1", "bob").unwrap();
         tracker.check(Some(&bob), RequestKind::Activity).await;
         clock.advance(Duration::from_secs(61));
@@ -175,16 +168,7 @@ fn a_sweep_has_a_span_with_its_totals() {
 fn a_logout_at_the_gate_is_logged_inside_a_decision_span_of_its_user() {
     let text = logs_of(tracing::Level::DEBUG, || async {
         let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-        let tracker = Tracker::builder(
-            Policy::builder()
-                .enabled(true)
-                .idle_timeout(Duration::from_secs(60))
-                .warn_before(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        )
-        .clock(clock.clone())
-        .build();
+        let tracker = tracker_on(&clock);
         let carol = Subject::new("s-carol-1", "carol").unwrap();
         tracker.check(Some(&carol), RequestKind::Activity).await;
         clock.advance(Duration::from_secs(61));
