@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    allowed, assert_refused_everywhere, builder, eventually, replica, replica_on, sleep_ms,
-    subject, total_hooks, total_state_lost,
+    Replica, allowed, assert_refused_everywhere, builder, eventually, replica, replica_on,
+    sleep_ms, subject, total_hooks, total_state_lost,
 };
 use test_redis::RedisServer;
 use timeout_core::{
@@ -417,6 +417,21 @@ async fn an_unreadable_claimed_event_is_set_aside_not_blocking_its_shard() {
     assert!(a.tracker.sweep().await.is_ok());
 }
 
+/// Asserts that logging `user` out is refused by Redis with a message that
+/// says `what_to_do`.
+async fn assert_logout_refused(replica: &Replica, user: &timeout_core::Subject, what_to_do: &str) {
+    let err = replica
+        .tracker
+        .logout(user)
+        .await
+        .expect_err("a write refused by Redis");
+    let text = err.to_string();
+    assert!(
+        matches!(err, timeout_core::StoreError::Refused { .. }) && text.contains(what_to_do),
+        "{text}"
+    );
+}
+
 /// Out of memory, a read-only replica, a user without permissions: Redis
 /// answers, but refuses until its operator changes something. The error
 /// says what, instead of "unreachable" or "corrupt data".
@@ -431,17 +446,7 @@ async fn a_redis_that_refuses_commands_says_what_to_change() {
     redis
         .command("CONFIG SET maxmemory 1")
         .expect("Redis answers");
-    let err = replica
-        .tracker
-        .logout(&alice)
-        .await
-        .expect_err("a write refused for memory");
-    let text = err.to_string();
-    assert!(
-        matches!(err, timeout_core::StoreError::Refused { .. })
-            && text.contains("raise its maxmemory"),
-        "{text}"
-    );
+    assert_logout_refused(&replica, &alice, "raise its maxmemory").await;
     redis
         .command("CONFIG SET maxmemory 0")
         .expect("Redis answers");
@@ -450,17 +455,7 @@ async fn a_redis_that_refuses_commands_says_what_to_change() {
     redis
         .command(&format!("REPLICAOF 127.0.0.1 {}", primary.port()))
         .expect("Redis answers");
-    let err = replica
-        .tracker
-        .logout(&alice)
-        .await
-        .expect_err("a write refused by a replica");
-    let text = err.to_string();
-    assert!(
-        matches!(err, timeout_core::StoreError::Refused { .. })
-            && text.contains("point the store at the primary"),
-        "{text}"
-    );
+    assert_logout_refused(&replica, &alice, "point the store at the primary").await;
     redis.command("REPLICAOF NO ONE").expect("Redis answers");
 
     redis

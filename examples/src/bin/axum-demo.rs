@@ -226,6 +226,9 @@ where
         tracker = tracker.clock(SkewedClock::ahead(SystemClock, skew));
     }
     let tracker = tracker.build();
+    // Before the sweeper: its first reading of the levels (tracked keys,
+    // read again only every 10 s) would go to no recorder.
+    let recorder = install_metrics();
     let _sweeper = tracker.spawn_sweeper();
     let _framework_watch = sessions_store.watch(&tracker);
     let demo = Demo {
@@ -233,7 +236,7 @@ where
         notes: Notes::default(),
         login: args.login,
         sso: Sso::random(args.idp_session),
-        metrics: install_metrics(),
+        metrics: recorder,
     };
 
     // The browser session lives until the tab closes (or for
