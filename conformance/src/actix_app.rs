@@ -121,6 +121,7 @@ async fn serve(
             .route("/test/hooks", web::get().to(hook_counts))
             .route("/test/time-left", web::get().to(time_left))
             .route("/test/active", web::get().to(active))
+            .service(web::scope("/admin").configure(timeout.admin_routes()))
             .service(tracked)
             .wrap(
                 SessionMiddleware::builder(

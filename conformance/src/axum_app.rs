@@ -104,6 +104,7 @@ impl Launch for AxumApp {
                 .route("/test/hooks", get(hook_counts))
                 .route("/test/time-left", get(time_left))
                 .route("/test/active", get(active))
+                .nest("/admin", timeout.admin_routes())
                 .layer(
                     SessionManagerLayer::new(sessions_store)
                         .with_secure(false)

@@ -21,6 +21,7 @@
 //! | `GET /test/hooks` | outside: timeout hook runs per user, `{"alice":1}`; framework-session expiries as `"framework:alice"`, and the last one's time since it expired as `"framework-since-ms:alice"` |
 //! | `GET /test/time-left` | outside: `{"ms":n}` left for the caller's session, `{"ms":null}` if untracked |
 //! | `GET /test/active` | outside: tracked keys, `{"active":n}` |
+//! | `GET /admin/users/{user}/sessions`, `POST /admin/users/{user}/sign-out` | outside: the adapter's operator routes, nested under `/admin` (a real app puts its authorization in front) |
 //!
 //! The app builds its policy from [`AppConfig::properties`] and adds the
 //! header rule `X-Passive` and the query flag `auto`, and the path `/poll`, as
@@ -212,6 +213,9 @@ macro_rules! suite {
             status_tells_the_time_left_passively,
             client_files_are_served_with_an_etag_even_to_a_timed_out_session,
             a_framework_session_that_expires_first_is_recorded_once,
+            an_operator_lists_and_signs_out_a_user_everywhere,
+            an_operator_signs_out_every_session_in_session_scope,
+            an_operator_request_for_an_impossible_user_is_refused,
         );
     };
     (@each $launch:expr; $($name:ident),* $(,)?) => {

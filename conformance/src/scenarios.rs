@@ -723,3 +723,136 @@ pub async fn a_framework_session_that_expires_first_is_recorded_once(launch: &dy
         "the idle timeout ended it first: {counts}"
     );
 }
+
+/// The sessions an operator sees for `user`, checked to be `count`, each
+/// with a deadline and between `min` and `max` seconds left, and its id
+/// shortened (ids are bearer secrets).
+async fn assert_listed(operator: &Browser, user: &str, count: usize, min: f64, max: f64) {
+    let path = format!("/admin/users/{user}/sessions");
+    let answer = operator.get(&path).await;
+    assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    assert_eq!(answer.cache_control.as_deref(), Some("no-store"), "{path}");
+    let listed = answer.json();
+    assert_eq!(listed["user"], user, "{listed}");
+    let sessions = listed["sessions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sessions.len(), count, "{user}'s sessions: {listed}");
+    for session in &sessions {
+        let left = session["secondsLeft"].as_f64().unwrap_or(-1.0);
+        assert!((min..=max).contains(&left), "time left: {session}");
+        assert!(
+            session["deadlineMs"].as_u64().is_some_and(|ms| ms > 0),
+            "{session}"
+        );
+        let id = session["session"].as_str().unwrap_or_default();
+        assert!(
+            id.ends_with('…') && id.chars().count() <= 5,
+            "a shortened id: {session}"
+        );
+    }
+}
+
+async fn sign_out(operator: &Browser, user: &str) -> Value {
+    let path = format!("/admin/users/{user}/sign-out");
+    let answer = operator.post(&path, Value::Null).await;
+    assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    answer.json()
+}
+
+/// Operators: a user's sessions are listed with their deadlines, and
+/// signing the user out ends them all at once: the socket gets the logout,
+/// the hooks run once, the sessions are refused, other users go on, and a
+/// second sign-out finds nothing.
+pub async fn an_operator_lists_and_signs_out_a_user_everywhere(launch: &dyn Launch) {
+    let app = launch
+        .start(AppConfig::enabled("timeout.session.seconds=30"))
+        .await;
+    let first = logged_in(&app, "alice").await;
+    let second = logged_in(&app, "alice").await;
+    let bob = logged_in(&app, "bob").await;
+    let operator = Browser::new(&app.base);
+    assert_listed(&operator, "alice", 2, 25.0, 30.0).await;
+    let mut socket = first.socket().await;
+
+    assert_eq!(
+        sign_out(&operator, "alice").await,
+        serde_json::json!({ "user": "alice", "signedOut": 2 })
+    );
+    assert_eq!(
+        socket.next(PRECISION).await,
+        Received::Text(timeout_core::Notification::signed_out().to_json()),
+        "the socket hears of the sign-out"
+    );
+    assert_eq!(socket.next(PRECISION).await, Received::Closed);
+    assert_refused_with_logout(&first, "/work").await;
+    assert_refused_with_logout(&second, "/work").await;
+    assert_ok(&bob, "/work").await;
+    assert_eq!(hooks_of(&operator, "alice").await, 1, "hooks run once");
+
+    assert_eq!(sign_out(&operator, "alice").await["signedOut"], 0);
+    assert_listed(&operator, "alice", 0, 0.0, 0.0).await;
+    assert_listed(&operator, "bob", 1, 25.0, 30.0).await;
+    assert_eq!(hooks_of(&operator, "alice").await, 1, "and only once");
+    assert_eq!(hooks_of(&operator, "bob").await, 0);
+}
+
+/// Operators in scope session: each of the user's sessions is a key of its
+/// own, found among the others' and signed out with its own hooks.
+pub async fn an_operator_signs_out_every_session_in_session_scope(launch: &dyn Launch) {
+    let app = launch
+        .start(AppConfig::enabled(
+            "timeout.session.seconds=30\ntimeout.session.scope=session",
+        ))
+        .await;
+    let first = logged_in(&app, "alice").await;
+    let second = logged_in(&app, "alice").await;
+    let bob = logged_in(&app, "bob").await;
+    let operator = Browser::new(&app.base);
+    assert_listed(&operator, "alice", 2, 25.0, 30.0).await;
+    assert_listed(&operator, "bob", 1, 25.0, 30.0).await;
+
+    assert_eq!(sign_out(&operator, "alice").await["signedOut"], 2);
+    assert_refused_with_logout(&first, "/work").await;
+    assert_refused_with_logout(&second, "/work").await;
+    assert_ok(&bob, "/work").await;
+    assert_eq!(hooks_of(&operator, "alice").await, 2, "once per session");
+    assert_listed(&operator, "alice", 0, 0.0, 0.0).await;
+    assert_listed(&operator, "bob", 1, 25.0, 30.0).await;
+}
+
+/// Operators: a user name that cannot be one is a clear 400, never a
+/// panic, and changes nothing.
+pub async fn an_operator_request_for_an_impossible_user_is_refused(launch: &dyn Launch) {
+    let app = launch
+        .start(AppConfig::enabled("timeout.session.seconds=30"))
+        .await;
+    let alice = logged_in(&app, "alice").await;
+    let operator = Browser::new(&app.base);
+    let long = "x".repeat(timeout_core::MAX_ID_LEN + 1);
+    for path in [
+        format!("/admin/users/{long}/sessions"),
+        format!("/admin/users/{long}/sign-out"),
+    ] {
+        let answer = if path.ends_with("sign-out") {
+            operator.post(&path, Value::Null).await
+        } else {
+            operator.get(&path).await
+        };
+        assert_eq!(answer.status, 400, "{answer:?}");
+        let error = answer.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            error.contains("user name"),
+            "the error names the problem: {error}"
+        );
+    }
+    // Names with characters of URL and key syntax are just names.
+    let odd = operator.get("/admin/users/a%7Bb%7D%3Ac%20d/sessions").await;
+    assert_eq!(odd.status, 200, "{odd:?}");
+    assert_eq!(
+        odd.json(),
+        serde_json::json!({ "user": "a{b}:c d", "sessions": [] })
+    );
+    assert_ok(&alice, "/work").await;
+}

@@ -100,11 +100,20 @@ impl<I: Identify> Shared<I> {
 }
 
 pub(crate) fn refusal_response(refusal: Refusal) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(refusal.status)
+    response(refusal.status, refusal.headers(), refusal.body)
+}
+
+/// A response of `status`, `headers` and `body`, as timeout-core decided.
+pub(crate) fn response(
+    status: u16,
+    headers: impl Iterator<Item = (&'static str, std::borrow::Cow<'static, str>)>,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
-    for (name, value) in refusal.headers() {
+    for (name, value) in headers {
         response.insert_header((name, value.into_owned()));
     }
-    response.body(refusal.body)
+    response.body(body)
 }

@@ -67,6 +67,7 @@ pub(crate) fn timed_out(expired: &Expired) {
         "{}",
         match expired.cause {
             Cause::StateLost => "logged out: the timeout store lost the session's state",
+            Cause::SignedOut => "logged out: an operator signed the user out everywhere",
             _ => "logged out after the idle timeout",
         }
     );

@@ -45,6 +45,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapter;
+mod admin;
 pub mod audit;
 mod client;
 mod clock;
@@ -72,6 +73,9 @@ mod unwind;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use self::clock::{ManualClock, SkewedClock};
 pub use self::{
+    admin::{
+        ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, admin_sessions, admin_sign_out,
+    },
     client::{AssetAnswer, CLIENT_PATH, ClientAsset, STATUS_PATH, asset_at, status_json},
     clock::{Clock, SystemClock, Timestamp},
     config::{
@@ -93,17 +97,18 @@ pub use self::{
     hooks::{FnHook, HookError, TimeoutHook, hook_fn},
     hub::{Ended, EventSink, KnownKey, Subscription},
     identity::{IdentifyError, Identity, IntoIdentity},
-    notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification},
+    notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification, SIGNED_OUT_REASON},
     passive::{PassivePredicate, PassiveRules, RequestKind, RequestView},
     session_user::{SESSION_USER_KEY, SessionUser},
     store::{
         Cause, Claim, Due, DueWarning, Expired, MemoryStore, MemoryStoreStats, StateLost, Store,
-        StoreError, Timing, Touch, TouchOutcome, UnreachableStore,
+        StoreError, Timing, Touch, TouchOutcome, TrackedKey, UnreachableStore,
     },
     subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
     sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
     tracker::{
-        Check, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS, Decision, Refusal,
-        SESSION_LIMIT_JSON, SweepReport, Tracker, TrackerBuilder, TrackerStats, UNAVAILABLE_JSON,
+        AdminError, Check, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS, Decision, Refusal,
+        SESSION_LIMIT_JSON, SessionDeadline, SweepReport, Tracker, TrackerBuilder, TrackerStats,
+        UNAVAILABLE_JSON,
     },
 };

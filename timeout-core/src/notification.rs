@@ -12,6 +12,9 @@ pub const LOGOUT_REASON: &str = "Logged out due to session timeout";
 pub const LOGOUT_JSON: &str =
     r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#;
 
+/// The reason sent when an operator signed the user out everywhere.
+pub const SIGNED_OUT_REASON: &str = "Logged out by an administrator";
+
 /// A message pushed to a key's subscribers.
 ///
 /// ```
@@ -38,7 +41,8 @@ pub enum Notification {
     /// The session has been logged out; the subscription ends after it.
     #[serde(rename = "LogoutNotification")]
     Logout {
-        /// Why (always [`LOGOUT_REASON`] for a timeout). Borrowed, so a
+        /// Why: [`LOGOUT_REASON`] for a timeout, [`SIGNED_OUT_REASON`] when
+        /// an operator signed the user out. Borrowed, so a
         /// sweep of many logouts copies no text per subscriber.
         reason: Cow<'static, str>,
     },
@@ -58,6 +62,23 @@ impl Notification {
     pub fn logout() -> Notification {
         Notification::Logout {
             reason: Cow::Borrowed(LOGOUT_REASON),
+        }
+    }
+
+    /// The logout of a user an operator signed out everywhere; clients
+    /// handle it as the timeout logout, with its own reason.
+    ///
+    /// ```
+    /// use timeout_core::Notification;
+    ///
+    /// assert_eq!(
+    ///     Notification::signed_out().to_json(),
+    ///     r#"{"LogoutNotification":{"reason":"Logged out by an administrator"}}"#
+    /// );
+    /// ```
+    pub fn signed_out() -> Notification {
+        Notification::Logout {
+            reason: Cow::Borrowed(SIGNED_OUT_REASON),
         }
     }
 

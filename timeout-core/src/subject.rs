@@ -173,6 +173,12 @@ pub(crate) fn redacted(secret: &str) -> String {
     format!("{shown}…")
 }
 
+/// Checks a user name from outside (an operator's request) as
+/// [`Subject::new`] would.
+pub(crate) fn check_user(user: &str) -> Result<(), SubjectError> {
+    check_id("user name", user)
+}
+
 fn check_id(what: &'static str, value: &str) -> Result<(), SubjectError> {
     if value.is_empty() {
         return Err(SubjectError::Empty(what));

@@ -43,9 +43,13 @@ pub(crate) fn logged_out(cause: Cause, late: Duration) {
             Cause::Idle => "idle",
             Cause::Absolute => "absolute",
             Cause::StateLost => "state_lost",
+            Cause::SignedOut => "signed_out",
         };
         metrics::counter!("idle_timeout_logouts_total", "cause" => cause).increment(1);
-        metrics::histogram!("idle_timeout_logout_lateness_seconds").record(late.as_secs_f64());
+        // A sign-out comes before its deadline: no lateness to speak of.
+        if cause != "signed_out" {
+            metrics::histogram!("idle_timeout_logout_lateness_seconds").record(late.as_secs_f64());
+        }
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (cause, late);
@@ -67,6 +71,7 @@ pub(crate) fn store_error(err: &StoreError) {
             StoreError::Unavailable { .. } => "unavailable",
             StoreError::Refused { .. } => "refused",
             StoreError::Corrupt(_) => "corrupt",
+            StoreError::Unsupported { .. } => "unsupported",
         };
         metrics::counter!("idle_timeout_store_errors_total", "kind" => kind).increment(1);
     }

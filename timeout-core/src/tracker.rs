@@ -22,10 +22,12 @@ use crate::{
     telemetry,
 };
 
+mod admin;
 mod decision;
 mod logout;
 mod sweep;
 
+pub use self::admin::{AdminError, SessionDeadline};
 pub(crate) use self::decision::UNAVAILABLE;
 pub use self::decision::{Check, Decision, Refusal, SESSION_LIMIT_JSON, UNAVAILABLE_JSON};
 

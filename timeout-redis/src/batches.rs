@@ -47,7 +47,8 @@ fn millis(text: &str) -> Result<Timestamp, StoreError> {
         .map_err(|_| corrupt(format!("a claimed event has the deadline {text:?}")))
 }
 
-/// One line of a batch: `x,member,` and the key's record
+/// One line of a batch: `x,member,` (a timeout) or `o,member,` (an
+/// operator's sign-out) and the key's record
 /// (`deadline,absolute,warned,user,sessions`), or `w,member,deadline`.
 pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, StoreError> {
     let mut fields = line.splitn(7, ',');
@@ -68,7 +69,7 @@ pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, 
             deadline,
             claim: Some(claim),
         })),
-        "x" => {
+        "x" | "o" => {
             let (Some(absolute), Some(_warned), Some(user), Some(sessions)) =
                 (fields.next(), fields.next(), fields.next(), fields.next())
             else {
@@ -89,8 +90,11 @@ pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, 
                     .map(unescaped)
                     .collect::<Result<_, _>>()?,
             };
-            // The absolute lifetime ended it if it came first.
-            let cause = if absolute > 0 && deadline.as_millis() >= absolute {
+            // An operator's sign-out (`o`) ends it early; else the absolute
+            // lifetime ended it if it came first.
+            let cause = if kind == "o" {
+                Cause::SignedOut
+            } else if absolute > 0 && deadline.as_millis() >= absolute {
                 Cause::Absolute
             } else {
                 Cause::Idle
@@ -254,6 +258,14 @@ mod tests {
             ("s 1", "bob", &["s 1".to_owned()][..])
         );
         assert_eq!(e.cause, Cause::Absolute);
+        // An operator's sign-out keeps its cause, also for a replica that
+        // takes the claim over, and its run id differs from a timeout's.
+        let Event::Expiry(e) = read_line(2, "o:r1.7", "o,alice,1700000000123,0,0,,=").unwrap()
+        else {
+            panic!("an expiry")
+        };
+        assert_eq!(e.cause, Cause::SignedOut);
+        assert_eq!(e.run_id(), "2|o:r1.7|o:alice:1700000000123");
         let Event::Warning(w) = read_line(1, "w:r", "w,bob,42").unwrap() else {
             panic!("a warning")
         };

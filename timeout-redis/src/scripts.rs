@@ -587,6 +587,62 @@ mark_gone(KEYS[1], marks)
 return {now}
 "#;
 
+/// Claims one key's logout now, whatever its deadline: an operator signed
+/// its user out. Leased as a batch of one line of kind `o`, so a replica
+/// that takes the claim over runs it as a sign-out too.
+/// KEYS: records, due, leases, claims, gone, epoch (the key's shard's).
+/// ARGV: member, remember ms, lease ms, known epoch, candidate epoch, a new
+/// batch id.
+/// Returns `{now, 'X', batch, line}`, `{now, 'U'}` (not tracked),
+/// `{now, 'C', record}` (an unreadable record, left for the touch and the
+/// sweep to log out as lost) or the epoch reply.
+const CLAIM_NOW: &str = r#"
+local now = now_ms()
+local r, due, leases, claims, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local m, remember, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local changed = epoch_changed(KEYS[6], ARGV[4], ARGV[5], now)
+if changed then return changed end
+local rec = redis.call('HGET', r, m)
+if not rec then return {now, 'U'} end
+local d, a, w, u, s = parse(rec)
+if not d then return {now, 'C', rec} end
+local line = 'o,' .. m .. ',' .. rec
+local batch = 'o:' .. ARGV[6]
+lease_batch(claims, leases, batch, {line}, now + lease)
+redis.call('HDEL', r, m)
+redis.call('ZREM', due, m)
+if remember > 0 then
+  local marks = {}
+  for _, y in ipairs(sessions_of(s, m)) do
+    marks[#marks + 1] = now + remember
+    marks[#marks + 1] = y
+  end
+  mark_gone(gone, marks)
+end
+return {now, 'X', batch, line}
+"#;
+
+/// One step of a scan of a shard's records for the keys of one user (scope
+/// session, where a user's sessions are keys of their own, spread over the
+/// shards). The filter runs in Redis, so only the user's records travel.
+/// KEYS: records. ARGV: cursor, escaped user, records per step.
+/// Returns `{now, next cursor ('0': done), member, record, ...}`.
+const USER_KEYS: &str = r#"
+local now = now_ms()
+local got = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', tonumber(ARGV[3]))
+local out = {now, got[1]}
+local fields = got[2]
+for i = 1, #fields, 2 do
+  local m, rec = fields[i], fields[i + 1]
+  local u = string.match(rec, '^%d+,%d+,%d+,([^,]*),')
+  if u == ARGV[2] or (u == '' and m == ARGV[2]) then
+    out[#out + 1] = m
+    out[#out + 1] = rec
+  end
+end
+return out
+"#;
+
 /// The scripts, each hashed once; calls go by SHA (`EVALSHA`), loading the
 /// script only when the server does not know it (after a restart).
 #[derive(Debug)]
@@ -602,6 +658,8 @@ pub(crate) struct Scripts {
     pub(crate) remove: Script,
     pub(crate) gone: Script,
     pub(crate) mark_gone: Script,
+    pub(crate) claim_now: Script,
+    pub(crate) user_keys: Script,
 }
 
 impl Scripts {
@@ -619,10 +677,12 @@ impl Scripts {
             remove: with_prelude(REMOVE),
             gone: with_prelude(GONE),
             mark_gone: with_prelude(MARK_GONE),
+            claim_now: with_prelude(CLAIM_NOW),
+            user_keys: with_prelude(USER_KEYS),
         }
     }
 
-    pub(crate) fn all(&self) -> [&Script; 11] {
+    pub(crate) fn all(&self) -> [&Script; 13] {
         [
             &self.touch,
             &self.flush,
@@ -635,6 +695,8 @@ impl Scripts {
             &self.remove,
             &self.gone,
             &self.mark_gone,
+            &self.claim_now,
+            &self.user_keys,
         ]
     }
 }

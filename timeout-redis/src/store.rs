@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use redis::{AsyncCommands, RedisError, ScriptInvocation, Value};
 use timeout_core::{
-    Claim, Due, EventSink, Expired, KeyEvent, RequestKind, Store, StoreError, Timestamp, Timing,
-    Touch, TouchOutcome,
+    Claim, Due, EventSink, Expired, KeyEvent, RequestKind, Scope, Store, StoreError, Timestamp,
+    Timing, Touch, TouchOutcome, TrackedKey,
 };
 
 use crate::{
@@ -32,6 +32,7 @@ use crate::{
 
 mod claims;
 mod flush;
+mod operator;
 
 /// A shard whose next due time is known is swept again before it only this
 /// often, to find keys other replicas filed earlier.
@@ -332,7 +333,7 @@ impl Inner {
     }
 
     /// A new batch id, unique across replicas.
-    fn batch_id(&self) -> String {
+    pub(crate) fn batch_id(&self) -> String {
         format!(
             "{}.{}",
             self.fan_in.replica,
@@ -717,6 +718,19 @@ impl Store for RedisStore {
 
     async fn publish(&self, event: &KeyEvent) -> Result<(), StoreError> {
         self.publish_all(std::slice::from_ref(event)).await
+    }
+
+    async fn keys_of_user(&self, user: &str, scope: Scope) -> Result<Vec<TrackedKey>, StoreError> {
+        self.inner.keys_of_user(user, scope).await
+    }
+
+    async fn claim_now(
+        &self,
+        key: &str,
+        _now: Timestamp,
+        timing: Timing,
+    ) -> Result<Option<Expired>, StoreError> {
+        self.inner.claim_now(key, timing).await
     }
 
     async fn publish_all(&self, events: &[KeyEvent]) -> Result<(), StoreError> {

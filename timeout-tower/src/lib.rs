@@ -40,6 +40,8 @@
 // docs.rs shows which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+mod admin;
 mod body;
 mod config;
 mod identify;

@@ -1,5 +1,5 @@
-//! The HTTP answer to a refused request, built once for the layer and the
-//! routes from what timeout-core decides it holds.
+//! The HTTP answers timeout-core decides (a refused request, an operator
+//! route's answer), built once for the layer and the routes.
 
 use std::borrow::Cow;
 
@@ -11,19 +11,28 @@ pub(crate) fn refusal_response<B>(
     refusal: Refusal,
     body: impl FnOnce(&'static str) -> B,
 ) -> Response<B> {
-    let mut response = Response::new(body(refusal.body));
+    response(refusal.status, refusal.headers(), body(refusal.body))
+}
+
+/// A response of `status`, `headers` (lower-case names) and `body`.
+pub(crate) fn response<B>(
+    status: u16,
+    headers: impl Iterator<Item = (&'static str, Cow<'static, str>)>,
+    body: B,
+) -> Response<B> {
+    let mut response = Response::new(body);
     *response.status_mut() =
-        StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    for (name, value) in refusal.headers() {
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let map = response.headers_mut();
+    for (name, value) in headers {
         let value = match value {
             Cow::Borrowed(value) => HeaderValue::from_static(value),
             Cow::Owned(value) => match HeaderValue::try_from(value) {
                 Ok(value) => value,
-                Err(_) => continue, // digits only: cannot happen
+                Err(_) => continue, // written by timeout-core: always valid
             },
         };
-        headers.insert(HeaderName::from_static(name), value);
+        map.insert(HeaderName::from_static(name), value);
     }
     response
 }

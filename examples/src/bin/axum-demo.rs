@@ -5,7 +5,10 @@
 //! cargo run -p examples --bin axum-demo -- [--timeout-seconds N] [--warn-seconds N]
 //!     [--properties FILE] [--port PORT] [--redis URL [--replicas N] [--lease-ms N]]
 //! ```
-//! Log in with any user name and the password `demo`.
+//! Log in with any user name and the password `demo`. Logged in as
+//! `admin`, the operator routes answer under `/admin/timeout`:
+//! `GET /admin/timeout/users/{user}/sessions` and
+//! `POST /admin/timeout/users/{user}/sign-out`.
 //!
 //! With `--redis`, the timeout state (`timeout-redis`) and the login
 //! sessions live in Redis, and `--replicas N` starts N of these servers on
@@ -247,6 +250,13 @@ where
         .route("/api/me", get(me))
         .route("/api/notes", get(notes).post(save_note))
         .merge(timeout.routes())
+        // The operator's own requests are activity of the operator's session.
+        .nest(
+            "/admin/timeout",
+            timeout
+                .admin_routes()
+                .route_layer(axum::middleware::from_fn(operators_only)),
+        )
         .layer(timeout.layer());
     // Logging in and out must work with a timed-out cookie: outside the
     // layer, with the identity provider's round trip.
@@ -283,6 +293,28 @@ where
         .await
         .map_err(|e| format!("the server stopped: {e}"))
 }
+
+/// The demo's authorization of the operator routes: the user `admin`. A
+/// real app checks a role, and mounts them where only operators reach.
+async fn operators_only(
+    session: Session,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match session_user(&session).await {
+        Some(user) if user.name == OPERATOR => next.run(request).await,
+        Some(_) => (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"only the operator (log in as admin) may do this"}"#,
+        )
+            .into_response(),
+        None => not_logged_in(),
+    }
+}
+
+/// The demo's one operator.
+const OPERATOR: &str = "admin";
 
 async fn session_user(session: &Session) -> Option<SessionUser> {
     session

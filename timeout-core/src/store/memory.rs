@@ -25,8 +25,10 @@ use thin_vec::ThinVec;
 
 use self::{names::Names, remembered::RememberedSessions};
 
-use super::{Cause, Due, DueWarning, Expired, Store, StoreError, Timing, Touch, TouchOutcome};
-use crate::{RequestKind, Timestamp, clock::duration_millis};
+use super::{
+    Cause, Due, DueWarning, Expired, Store, StoreError, Timing, Touch, TouchOutcome, TrackedKey,
+};
+use crate::{RequestKind, Scope, Timestamp, clock::duration_millis};
 
 const SHARDS: usize = 64;
 /// Width of a time-index bucket. Entries are ordered exactly only once their
@@ -468,6 +470,34 @@ impl MemoryStore {
         out
     }
 
+    /// The tracked keys of `user`, in every shard: session scope files a
+    /// user's sessions under their own ids.
+    fn keys_of(&self, user: &str) -> Vec<TrackedKey> {
+        let mut keys = Vec::new();
+        for shard in &self.shards {
+            keys.extend(
+                read(shard)
+                    .iter()
+                    .filter(|slot| slot.entry.user() == user)
+                    .map(tracked),
+            );
+        }
+        keys
+    }
+
+    /// Claims `key`'s logout now, whatever its deadline.
+    fn claim_key_now(&self, key: &str, now: u64, timing: Timing) -> Option<Expired> {
+        let hash = self.hash(key);
+        let mut table = write(self.shard(hash));
+        let found = table
+            .find_entry(hash, |slot| slot.entry.names.is_key(key))
+            .ok()?;
+        let (slot, _) = found.remove();
+        let mut expired = self.claim(slot, now, timing);
+        expired.cause = Cause::SignedOut;
+        Some(expired)
+    }
+
     /// Removes `key` without an event; with `session`, only that session
     /// (the key when it was the last), remembered as ended until its
     /// deadline and `remember` after.
@@ -497,6 +527,15 @@ impl MemoryStore {
         slot.entry.state.store(REMOVED, Relaxed);
         true
     }
+}
+
+fn tracked(slot: &Slot) -> TrackedKey {
+    TrackedKey::new(
+        slot.entry.key(),
+        slot.entry.user(),
+        slot.sessions(),
+        Timestamp::from_millis(slot.entry.deadline()),
+    )
 }
 
 fn new_entry(t: &Touch<'_>, now: u64) -> Entry {
@@ -604,6 +643,29 @@ impl Store for MemoryStore {
 
     async fn count_active(&self) -> Result<u64, StoreError> {
         Ok(self.stats().tracked)
+    }
+
+    async fn keys_of_user(&self, user: &str, scope: Scope) -> Result<Vec<TrackedKey>, StoreError> {
+        Ok(match scope {
+            Scope::User => {
+                let hash = self.hash(user);
+                read(self.shard(hash))
+                    .find(hash, |slot| slot.entry.names.is_key(user))
+                    .map(tracked)
+                    .into_iter()
+                    .collect()
+            }
+            _ => self.keys_of(user),
+        })
+    }
+
+    async fn claim_now(
+        &self,
+        key: &str,
+        now: Timestamp,
+        timing: Timing,
+    ) -> Result<Option<Expired>, StoreError> {
+        Ok(self.claim_key_now(key, now.as_millis(), timing))
     }
 }
 

@@ -12,7 +12,7 @@ pub use self::{
     memory::{MemoryStore, MemoryStoreStats},
     unreachable::UnreachableStore,
 };
-use crate::{EventSink, KeyEvent, RequestKind, Timestamp};
+use crate::{EventSink, KeyEvent, RequestKind, Scope, Timestamp};
 
 /// Settings every scheduling decision of a store needs, the same for all keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +93,9 @@ pub enum Cause {
     /// persistence, failed over to a lagging replica, or evicted it): the
     /// session is logged out rather than given a fresh idle period.
     StateLost,
+    /// An operator signed the user out everywhere
+    /// ([`Tracker::sign_out_everywhere`](crate::Tracker::sign_out_everywhere)).
+    SignedOut,
 }
 
 /// A claim on a due event held by one replica until acknowledged; shared
@@ -207,6 +210,45 @@ pub enum Due {
     StateLost(StateLost),
 }
 
+/// A tracked key as an operator sees it: whose it is, which sessions it
+/// covers and when it times out.
+///
+/// ```
+/// use timeout_core::{Timestamp, TrackedKey};
+///
+/// let key = TrackedKey::new("alice", "alice", vec!["s1".into()], Timestamp::from_millis(9_000));
+/// assert_eq!(key.sessions, ["s1"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackedKey {
+    /// The key (user name or session id, by scope).
+    pub key: String,
+    /// The user.
+    pub user: String,
+    /// The sessions the key covers.
+    pub sessions: Vec<String>,
+    /// When it times out unless there is activity before.
+    pub deadline: Timestamp,
+}
+
+impl TrackedKey {
+    /// The key `key` of `user`, covering `sessions`, alive until `deadline`.
+    pub fn new(
+        key: impl Into<String>,
+        user: impl Into<String>,
+        sessions: Vec<String>,
+        deadline: Timestamp,
+    ) -> TrackedKey {
+        TrackedKey {
+            key: key.into(),
+            user: user.into(),
+            sessions,
+            deadline,
+        }
+    }
+}
+
 /// A store failed; the message says what to check.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -232,6 +274,18 @@ pub enum StoreError {
         what: String,
         /// What is wrong and what to change.
         reason: String,
+    },
+    /// The store does not implement an optional operation (an external
+    /// [`Store`] written before it existed).
+    #[error(
+        "the timeout store cannot {operation}; implement Store::{method} for it, or use \
+         MemoryStore or RedisStore"
+    )]
+    Unsupported {
+        /// What was asked (`list a user's sessions`).
+        operation: &'static str,
+        /// The [`Store`] method that does it.
+        method: &'static str,
     },
 }
 
@@ -338,6 +392,39 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
             self.publish(event).await?;
         }
         Ok(())
+    }
+
+    /// The keys `user` holds now: the one key named after the user in
+    /// [`Scope::User`], each session of the user in [`Scope::Session`]
+    /// (where stores may have to scan every key, so this is for operators,
+    /// not for requests). Keys whose deadline passed but that no sweep
+    /// claimed yet are included.
+    async fn keys_of_user(&self, user: &str, scope: Scope) -> Result<Vec<TrackedKey>, StoreError> {
+        let _ = (user, scope);
+        Err(StoreError::Unsupported {
+            operation: "list a user's sessions",
+            method: "keys_of_user",
+        })
+    }
+
+    /// Claims the logout of `key` at `now` (a shared store may use its own
+    /// clock), whatever its deadline, with [`Cause::SignedOut`]: as a
+    /// timeout would, it stops tracking the key and remembers its sessions
+    /// as timed out for `timing.remember`, and
+    /// exactly one caller across all replicas gets the [`Expired`] (and runs
+    /// its hooks). `None` if the key is not tracked (or someone else
+    /// claimed it first).
+    async fn claim_now(
+        &self,
+        key: &str,
+        now: Timestamp,
+        timing: Timing,
+    ) -> Result<Option<Expired>, StoreError> {
+        let _ = (key, now, timing);
+        Err(StoreError::Unsupported {
+            operation: "sign a user out",
+            method: "claim_now",
+        })
     }
 
     /// Gives the store the sink where events from other replicas go.

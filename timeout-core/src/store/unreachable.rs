@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::{Due, Store, StoreError, Timing, Touch, TouchOutcome};
-use crate::Timestamp;
+use super::{Due, Expired, Store, StoreError, Timing, Touch, TouchOutcome, TrackedKey};
+use crate::{Scope, Timestamp};
 
 /// A [`Store`] whose every call fails as unreachable, for testing what an
 /// application answers during an outage (the policy's
@@ -73,6 +73,19 @@ impl Store for UnreachableStore {
     }
 
     async fn count_active(&self) -> Result<u64, StoreError> {
+        Err(self.down())
+    }
+
+    async fn keys_of_user(&self, _: &str, _: Scope) -> Result<Vec<TrackedKey>, StoreError> {
+        Err(self.down())
+    }
+
+    async fn claim_now(
+        &self,
+        _: &str,
+        _: Timestamp,
+        _: Timing,
+    ) -> Result<Option<Expired>, StoreError> {
         Err(self.down())
     }
 }

@@ -10,9 +10,10 @@ use crate::{
 };
 
 impl Tracker {
-    /// Runs a logout claimed at the gate in a task of its own, so it
-    /// completes even when the request that claimed it is dropped (the
-    /// client went away). The request waits for it at most one hook timeout.
+    /// Runs a logout claimed at the gate (or by an operator) in a task of
+    /// its own, so it completes even when the request that claimed it is
+    /// dropped (the client went away). The request waits for it at most one
+    /// hook timeout.
     pub(super) async fn logout_at_gate(&self, expired: Expired) {
         let tracker = self.clone();
         // Its own task keeps the request's span, so its records nest there.
@@ -134,9 +135,13 @@ pub(super) fn logout_event(expired: &Expired) -> KeyEvent {
         crate::Cause::StateLost => Vec::new(),
         _ => expired.sessions.clone(),
     };
+    let notification = match expired.cause {
+        crate::Cause::SignedOut => Notification::signed_out(),
+        _ => Notification::logout(),
+    };
     KeyEvent {
         key: expired.key.clone(),
-        notification: Notification::logout(),
+        notification,
         sessions,
         id: expired.claim.as_ref().map(|c| c.0.clone()),
     }
