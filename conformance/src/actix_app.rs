@@ -86,7 +86,7 @@ async fn serve(
     }
     let tracker = builder.build();
     let _sweeper = config.sweeper.then(|| tracker.spawn_sweeper());
-    let ledger = timeout_core::FrameworkSessions::new("actix-session");
+    let ledger = timeout_core::framework::FrameworkSessions::new("actix-session");
     let _watch = ledger.watch(tracker.clone(), crate::axum_app::FRAMEWORK_WATCH);
     let session_ttl = actix_web::cookie::time::Duration::try_from(config.framework_session)
         .unwrap_or_else(|e| panic!("a framework session lifetime in range: {e}"));

@@ -136,7 +136,7 @@ impl Launch for AxumApp {
 struct Guard {
     server: tokio::task::JoinHandle<()>,
     _sweeper: Option<timeout_core::SweeperHandle>,
-    _watch: timeout_core::FrameworkWatch,
+    _watch: timeout_core::framework::FrameworkWatch,
 }
 
 impl Drop for Guard {

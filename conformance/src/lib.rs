@@ -42,7 +42,9 @@ use std::{
 
 use async_trait::async_trait;
 use serde_json::Value;
-use timeout_core::{Expired, FrameworkExpiry, HookError, Store, TimeoutHook};
+use timeout_core::{
+    Store, TimeoutHook, framework::FrameworkExpiry, hooks::HookError, store::Expired,
+};
 
 /// Makes the timeout store of each app (the memory store when an app has
 /// none).
@@ -144,7 +146,7 @@ impl AppConfig {
                  {warning}{extra}\n"
             ),
             sweeper: true,
-            ping_interval: timeout_core::DEFAULT_PING_INTERVAL,
+            ping_interval: timeout_core::adapter::DEFAULT_PING_INTERVAL,
             framework_session: std::time::Duration::from_secs(3600),
         }
     }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use timeout_core::LOGOUT_JSON;
+use timeout_core::wire::LOGOUT_JSON;
 use tokio::time::sleep;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
@@ -595,13 +595,13 @@ pub async fn status_tells_the_time_left_passively(launch: &dyn Launch) {
         ))
         .await;
     let anonymous = Browser::new(&app.base);
-    let answer = anonymous.get(timeout_core::STATUS_PATH).await;
+    let answer = anonymous.get(timeout_core::adapter::STATUS_PATH).await;
     assert_eq!(answer.status, 401, "status without a subject: {answer:?}");
 
     let alice = logged_in(&app, "alice").await;
     sleep(Duration::from_millis(1200)).await;
     let before = alice.time_left_ms().await.expect("tracked");
-    let status = alice.get(timeout_core::STATUS_PATH).await;
+    let status = alice.get(timeout_core::adapter::STATUS_PATH).await;
     assert_eq!(status.status, 200, "{status:?}");
     let json = status.json();
     assert_eq!(json["user"], "alice");
@@ -620,7 +620,7 @@ pub async fn status_tells_the_time_left_passively(launch: &dyn Launch) {
     );
 
     sleep(Duration::from_millis(2200)).await;
-    assert_refused_with_logout(&alice, timeout_core::STATUS_PATH).await;
+    assert_refused_with_logout(&alice, timeout_core::adapter::STATUS_PATH).await;
 }
 
 /// The client's module and stylesheet: public, cached with an `ETag` and
@@ -632,8 +632,8 @@ pub async fn client_files_are_served_with_an_etag_even_to_a_timed_out_session(la
         .await;
     let alice = logged_in(&app, "alice").await;
     sleep(Duration::from_millis(1300)).await;
-    for asset in timeout_core::ClientAsset::all() {
-        let path = format!("{}/{}", timeout_core::CLIENT_PATH, asset.name);
+    for asset in timeout_core::adapter::ClientAsset::all() {
+        let path = format!("{}/{}", timeout_core::adapter::CLIENT_PATH, asset.name);
         let first = alice.get(&path).await;
         assert_eq!(
             first.status, 200,

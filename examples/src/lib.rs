@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 pub mod redis_sessions;
 pub mod sso;
-use timeout_core::{ConfigError, PassiveRules, Policy, Tracker};
+use timeout_core::{ConfigError, Policy, Tracker, passive::PassiveRules};
 
 /// The page's files, served by every demo (no build step).
 pub mod page {
@@ -298,7 +298,7 @@ pub fn start_up_args() -> Result<(DemoArgs, Policy), ExitCode> {
 /// Where the adapters serve the browser client's module by default (the
 /// page imports it from there).
 pub fn client_module_path() -> String {
-    format!("{}/idle-timeout.js", timeout_core::CLIENT_PATH)
+    format!("{}/idle-timeout.js", timeout_core::adapter::CLIENT_PATH)
 }
 
 /// The 401 body of a wrong login.

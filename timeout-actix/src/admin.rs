@@ -6,7 +6,10 @@ use actix_web::{
     web::{self, ServiceConfig},
 };
 use timeout_core::{
-    ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, Tracker, admin_sessions, admin_sign_out,
+    Tracker,
+    admin::{
+        ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, admin_sessions, admin_sign_out,
+    },
 };
 
 use crate::{Identify, SessionTimeout, config::response};

@@ -5,7 +5,10 @@
 use std::{fmt, rc::Rc};
 
 use actix_web::{HttpRequest, HttpResponse};
-use timeout_core::{Endpoints, Gate, Refusal, Tracker};
+use timeout_core::{
+    Tracker,
+    adapter::{Endpoints, Gate, Refusal},
+};
 
 use crate::{Identify, IdleTimeoutMiddleware};
 

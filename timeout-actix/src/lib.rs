@@ -8,7 +8,7 @@
 //! JSON and never reaches the handler), and the routes:
 //! `GET /rest/user/timeout/reset`, the WebSocket notifications and the same
 //! as Server-Sent Events. Every decision is made by
-//! [`timeout_core::Gate`], the same as in `timeout-tower`.
+//! [`timeout_core::adapter::Gate`], the same as in `timeout-tower`.
 //!
 //! Requests are passive when the policy's rules say so (path prefixes, a
 //! header, a query flag, a predicate), on the notification routes, and on
@@ -64,6 +64,6 @@ pub use self::{
 };
 // Shared with every adapter; re-exported so apps need one import.
 pub use timeout_core::{
-    EVENTS_PATH, IDENTIFY_FAILED_JSON, IdentifyError, Identity, IntoIdentity, NOT_LOGGED_IN_JSON,
-    NOTIFICATIONS_PATH, RESET_PATH,
+    adapter::{EVENTS_PATH, IdentifyError, Identity, IntoIdentity, NOTIFICATIONS_PATH, RESET_PATH},
+    wire::{IDENTIFY_FAILED_JSON, NOT_LOGGED_IN_JSON},
 };

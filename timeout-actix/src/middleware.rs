@@ -1,4 +1,4 @@
-//! The middleware: the gate (`timeout_core::Gate`) in front of an app's
+//! The middleware: the gate (`timeout_core::adapter::Gate`) in front of an app's
 //! handlers, as an actix-web `Transform` and its `Service`.
 
 use std::{
@@ -15,7 +15,7 @@ use actix_web::{
     dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
 };
 use pin_project_lite::pin_project;
-use timeout_core::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
+use timeout_core::adapter::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
 
 use crate::{Identify, config::Shared, marker::is_passive, view::View};
 

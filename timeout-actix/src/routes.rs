@@ -13,8 +13,11 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use timeout_core::{
-    ClientAsset, Incoming, MAX_CLIENT_MESSAGE, NotificationSocket, RequestKind, SseFrames, Subject,
-    forward_notifications, status_json,
+    RequestKind, Subject,
+    adapter::{
+        ClientAsset, Incoming, MAX_CLIENT_MESSAGE, NotificationSocket, SseFrames,
+        forward_notifications, status_json,
+    },
 };
 
 use crate::{Identify, SessionTimeout, config::Shared, marker};

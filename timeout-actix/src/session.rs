@@ -26,15 +26,16 @@ use actix_session::{
 };
 use actix_web::HttpRequest;
 use timeout_core::{
-    DEFAULT_FRAMEWORK_WATCH, Decision, FrameworkSessions, FrameworkWatch, IdentifyError, Identity,
-    Subject, Tracker,
+    Decision, Subject, Tracker,
+    adapter::{IdentifyError, Identity},
+    framework::{DEFAULT_FRAMEWORK_WATCH, FrameworkSessions, FrameworkWatch},
 };
 
 use crate::Identify;
 
 /// The session record and where [`log_in`] keeps it: shared with
 /// timeout-tower, so both adapters read the same sessions.
-pub use timeout_core::{SESSION_USER_KEY, SessionUser};
+pub use timeout_core::adapter::{SESSION_USER_KEY, SessionUser};
 
 /// Where a timed-out session keeps the tracking id of its ended login.
 pub const ENDED_KEY: &str = "timeout.ended";

@@ -1,7 +1,7 @@
 //! The request as the core's passive rules see it.
 
 use actix_web::HttpRequest;
-use timeout_core::RequestView;
+use timeout_core::passive::RequestView;
 
 /// [`RequestView`] over an actix-web request.
 pub(crate) struct View<'a>(pub(crate) &'a HttpRequest);

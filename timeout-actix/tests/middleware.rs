@@ -22,7 +22,7 @@ use timeout_actix::{
     IDENTIFY_FAILED_JSON, Identify, IdentifyError, Identity, NOTIFICATIONS_PATH, Passive,
     SessionTimeout, identify_fn, mark_passive,
 };
-use timeout_core::{LOGOUT_JSON, ManualClock, Policy, Subject, Timestamp, Tracker};
+use timeout_core::{Policy, Subject, Timestamp, Tracker, clock::ManualClock, wire::LOGOUT_JSON};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -264,7 +264,9 @@ async fn an_unreachable_store_is_answered_503_with_retry_after() {
         .build()
         .expect("valid policy");
     let tracker = Tracker::builder(policy)
-        .store(Arc::new(timeout_core::UnreachableStore::new("test store")))
+        .store(Arc::new(timeout_core::store::UnreachableStore::new(
+            "test store",
+        )))
         .build();
     let timeout = SessionTimeout::new(tracker, identify_fn(by_header));
     let app = test::init_service(

@@ -11,27 +11,23 @@ use std::{
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use timeout_core::{
-    Clock, MemoryStore, Policy, RequestKind, Store, Subject, SystemClock, Timing, Touch, Tracker,
+    MemoryStore, Policy, RequestKind, Store, Subject, Tracker,
+    clock::{Clock, SystemClock},
+    store::{Timing, Touch},
 };
 
-const TIMING: Timing = Timing {
-    warn_before: Duration::from_secs(60),
-    remember: Duration::from_secs(3600),
-    max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-};
+const TIMING: Timing = Timing::new(Duration::from_secs(60), Duration::from_secs(3600));
 
 fn touch<'a>(key: &'a str, kind: RequestKind) -> Touch<'a> {
-    Touch {
+    Touch::new(
         key,
-        user: key,
-        session: key,
+        key,
+        key,
         kind,
-        now: SystemClock.now(),
-        timeout: Duration::from_secs(8 * 3600),
-        absolute_lifetime: None,
-        timing: TIMING,
-        login: false,
-    }
+        SystemClock.now(),
+        Duration::from_secs(8 * 3600),
+        TIMING,
+    )
 }
 
 /// A store holding `n` other keys besides the measured ones, as in a real

@@ -10,7 +10,7 @@ use std::{
 };
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use timeout_core::{ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker};
+use timeout_core::{Policy, RequestKind, Subject, Timestamp, Tracker, clock::ManualClock};
 
 const T0: u64 = 1_700_000_000_000;
 

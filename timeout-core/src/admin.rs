@@ -10,7 +10,8 @@ use std::{borrow::Cow, time::Duration};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{AdminError, StoreError, Tracker, audit::Escaped};
+pub use crate::tracker::{AdminError, SessionDeadline};
+use crate::{StoreError, Tracker, audit::Escaped};
 
 /// The route listing a user's sessions, under where the application mounts
 /// the operator routes (path syntax of axum 0.8 and actix-web).
@@ -22,7 +23,7 @@ pub const ADMIN_SIGN_OUT_PATH: &str = "/users/{user}/sign-out";
 /// An answer of an operator route.
 ///
 /// ```
-/// use timeout_core::{Policy, Tracker, admin_sessions};
+/// use timeout_core::{Policy, Tracker, admin::admin_sessions};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tracker = Tracker::new(Policy::builder().enabled(true).build()?);

@@ -22,7 +22,7 @@ pub const CLIENT_PATH: &str = "/rest/user/timeout/client";
 /// One of the client's files.
 ///
 /// ```
-/// use timeout_core::ClientAsset;
+/// use timeout_core::adapter::ClientAsset;
 ///
 /// let js = ClientAsset::named("idle-timeout.js").expect("the module");
 /// assert_eq!(js.content_type, "text/javascript; charset=utf-8");
@@ -44,6 +44,7 @@ pub struct ClientAsset {
 
 /// How to answer a request for a [`ClientAsset`]; the same for every adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AssetAnswer {
     /// 200, or 304 when the browser's copy is current.
     pub status: u16,
@@ -124,7 +125,7 @@ fn etag_of(body: &str) -> String {
 /// that does not answer gives the 503 refusal (fail closed).
 ///
 /// ```
-/// use timeout_core::{Policy, Subject, Tracker, status_json};
+/// use timeout_core::{Policy, Subject, Tracker, adapter::status_json};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tracker = Tracker::new(Policy::builder().enabled(true).build()?);

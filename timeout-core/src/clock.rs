@@ -81,7 +81,7 @@ pub(crate) fn duration_millis(d: Duration) -> u64 {
 /// Implement it to inject time in tests or to follow an external clock.
 ///
 /// ```
-/// use timeout_core::{Clock, SystemClock};
+/// use timeout_core::{clock::{Clock, SystemClock}};
 ///
 /// let now = SystemClock.now();
 /// assert!(now.as_millis() > 1_600_000_000_000);

@@ -101,7 +101,7 @@ pub async fn forward_notifications(
 /// `Cache-Control: no-cache`.
 ///
 /// ```
-/// use timeout_core::{Policy, SseFrames, Subject, Tracker};
+/// use timeout_core::{Policy, Subject, Tracker, adapter::SseFrames};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let tracker = Tracker::new(Policy::default());

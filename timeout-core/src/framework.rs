@@ -2,7 +2,7 @@
 //! by its own expiry before the idle timeout does: the user is then logged
 //! out by the framework, not by this crate. Operators want to see that, as
 //! the product's "Application Server Session Inactivity Timeout - Time since
-//! server session expired: [89000ms]" line shows it.
+//! server session expired: \[89000ms\]" line shows it.
 //!
 //! No framework says when its sessions expire, so the adapters' store
 //! wrappers tell a [`FrameworkSessions`] ledger when they save a logged-in
@@ -60,7 +60,7 @@ struct Entry {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use timeout_core::FrameworkSessions;
+/// use timeout_core::framework::FrameworkSessions;
 ///
 /// let ledger = FrameworkSessions::new("tower-sessions");
 /// let now = SystemTime::now();
@@ -257,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_the_idle_timeout_or_a_logout_ended_first_is_not_reported() {
-        let clock = crate::ManualClock::new(crate::Timestamp::from_millis(1_000_000));
+        let clock = crate::clock::ManualClock::new(crate::Timestamp::from_millis(1_000_000));
         let policy = Policy::builder()
             .enabled(true)
             .idle_timeout(Duration::from_secs(600))

@@ -52,7 +52,7 @@ pub const CLOSE_UNRESPONSIVE: &str = "no answer to ping";
 /// Where an adapter serves the reset endpoint and the notification streams.
 ///
 /// ```
-/// use timeout_core::Endpoints;
+/// use timeout_core::adapter::Endpoints;
 ///
 /// let endpoints = Endpoints::default().reset("api/timeout/reset");
 /// assert_eq!(endpoints.reset_path(), "/api/timeout/reset");
@@ -186,7 +186,7 @@ fn absolute(path: String) -> String {
 /// [`Endpoints`]. Adapters identify the request and answer; the gate decides.
 ///
 /// ```
-/// use timeout_core::{Endpoints, Gate, Identity, Policy, RequestKind, Subject, Tracker, Verdict};
+/// use timeout_core::{Policy, RequestKind, Subject, Tracker, adapter::{Endpoints, Gate, Identity, Verdict}};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tracker = Tracker::new(Policy::builder().enabled(true).build()?);
@@ -256,7 +256,7 @@ impl Gate {
     ///
     /// ```
     /// use std::future::ready;
-    /// use timeout_core::{Decided, Endpoints, Gate, Identity, Policy, RequestKind, Subject, Tracker, Verdict};
+    /// use timeout_core::{Policy, RequestKind, Subject, Tracker, adapter::{Decided, Endpoints, Gate, Identity, Verdict}};
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let gate = Gate::new(Tracker::new(Policy::builder().enabled(true).build()?), Endpoints::default());
@@ -433,6 +433,8 @@ pub fn identify_failed(err: &IdentifyError) -> Refusal {
 }
 
 /// What the gate decided.
+// Exhaustive on purpose: a request is either let through or answered, and
+// an adapter must handle both.
 #[derive(Debug)]
 #[must_use]
 pub enum Verdict {

@@ -24,7 +24,7 @@ pub enum Beat {
 /// The liveness of one socket's client.
 ///
 /// ```
-/// use timeout_core::{Beat, Heartbeat};
+/// use timeout_core::{adapter::{Beat, Heartbeat}};
 ///
 /// let mut heartbeat = Heartbeat::default();
 /// assert_eq!(heartbeat.tick(), Beat::Ping);

@@ -5,6 +5,7 @@ use std::{fmt, future::Future};
 
 use async_trait::async_trait;
 
+pub use crate::hook_runs::{DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT};
 use crate::{Expired, FrameworkExpiry, StateLost};
 
 /// The error a hook reports; it is logged and the other hooks still run.
@@ -24,7 +25,7 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use timeout_core::{Expired, HookError, TimeoutHook};
+/// use timeout_core::{TimeoutHook, store::Expired, hooks::HookError};
 ///
 /// struct FreeSeat;
 ///

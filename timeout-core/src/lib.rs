@@ -19,6 +19,14 @@
 //! `timeout-redis` for many replicas. Framework glue lives in
 //! `timeout-tower` (axum) and `timeout-actix`.
 //!
+//! The root holds what most applications name; the rest is grouped:
+//! [`config`] (the policy and its defaults), [`store`] (the `Store` trait,
+//! its types and the stores here), [`hooks`], [`clock`], [`passive`] (which
+//! requests count as activity), [`wire`] (the JSON and close reasons
+//! browsers see), [`events`] (subscriptions), [`framework`] (the framework
+//! session's own expiry), [`admin`] (the operator routes), [`audit`], and
+//! [`adapter`]: what the framework adapters are built from.
+//!
 //! ```
 //! use std::time::Duration;
 //! use timeout_core::{Decision, Notification, Policy, RequestKind, Subject, Tracker};
@@ -44,43 +52,60 @@
 // docs.rs shows which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod adapter;
-mod admin;
+pub mod adapter;
+pub mod admin;
 pub mod audit;
 mod client;
-mod clock;
-mod config;
+pub mod clock;
+pub mod config;
 mod deferred;
+pub mod events;
 mod forward;
-mod framework;
+pub mod framework;
 mod gate;
 mod heartbeat;
 mod hook_runs;
-mod hooks;
+pub mod hooks;
 mod hub;
 mod identity;
 mod notification;
-mod passive;
+pub mod passive;
 mod session_user;
-mod store;
+pub mod store;
 mod subject;
 mod sweeper;
 mod telemetry;
 mod tracker;
 mod unwind;
+pub mod wire;
 
-#[cfg(any(test, feature = "test-util"))]
-#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-pub use self::clock::{ManualClock, SkewedClock};
+// The names most applications need; the rest live in the modules above.
 pub use self::{
+    clock::Timestamp,
+    config::{ConfigError, Policy},
+    hooks::{TimeoutHook, hook_fn},
+    notification::Notification,
+    passive::RequestKind,
+    store::{MemoryStore, Store},
+    subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
+    sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
+    tracker::{
+        Check, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS, Decision, SweepReport, Tracker,
+        TrackerBuilder, TrackerStats,
+    },
+};
+
+// Every public name at the root too, for this crate's own code.
+#[allow(unused_imports)]
+pub(crate) use self::{
     admin::{
         ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, admin_sessions, admin_sign_out,
     },
     client::{AssetAnswer, CLIENT_PATH, ClientAsset, STATUS_PATH, asset_at, status_json},
-    clock::{Clock, SystemClock, Timestamp},
+    clock::{Clock, SystemClock},
     config::{
-        ConfigError, DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, Policy,
-        PolicyBuilder, StoreUnavailable,
+        DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, PolicyBuilder,
+        StoreUnavailable,
     },
     deferred::DeferredActivity,
     forward::{Incoming, NotificationSocket, SSE_KEEP_ALIVE, SseFrames, forward_notifications},
@@ -94,21 +119,15 @@ pub use self::{
     },
     heartbeat::{Beat, DEFAULT_PING_INTERVAL, Heartbeat, MAX_CLIENT_MESSAGE},
     hook_runs::{DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT},
-    hooks::{FnHook, HookError, TimeoutHook, hook_fn},
+    hooks::{FnHook, HookError},
     hub::{Ended, EventSink, KnownKey, Subscription},
     identity::{IdentifyError, Identity, IntoIdentity},
-    notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, Notification, SIGNED_OUT_REASON},
-    passive::{PassivePredicate, PassiveRules, RequestKind, RequestView},
+    notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, SIGNED_OUT_REASON},
+    passive::{PassivePredicate, PassiveRules, RequestView},
     session_user::{SESSION_USER_KEY, SessionUser},
     store::{
-        Cause, Claim, Due, DueWarning, Expired, MemoryStore, MemoryStoreStats, StateLost, Store,
-        StoreError, Timing, Touch, TouchOutcome, TrackedKey, UnreachableStore,
+        Cause, Claim, Due, DueWarning, Expired, MemoryStoreStats, StateLost, StoreError, Timing,
+        Touch, TouchOutcome, TrackedKey, UnreachableStore,
     },
-    subject::{MAX_ID_LEN, Scope, Subject, SubjectError},
-    sweeper::{DEFAULT_SWEEP_INTERVAL, Sweeper, SweeperHandle},
-    tracker::{
-        AdminError, Check, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SUBSCRIPTIONS, Decision, Refusal,
-        SESSION_LIMIT_JSON, SessionDeadline, SweepReport, Tracker, TrackerBuilder, TrackerStats,
-        UNAVAILABLE_JSON,
-    },
+    tracker::{AdminError, Refusal, SESSION_LIMIT_JSON, SessionDeadline, UNAVAILABLE_JSON},
 };

@@ -101,6 +101,7 @@ impl Notification {
 /// A notification for one key: what a shared store publishes so every
 /// replica can deliver it to its own subscribers of that key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KeyEvent {
     /// The key (user name or session id, by scope).
     pub key: String,
@@ -117,6 +118,39 @@ pub struct KeyEvent {
     /// twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+impl KeyEvent {
+    /// `notification` for every subscription of `key`.
+    ///
+    /// ```
+    /// use timeout_core::{Notification, wire::KeyEvent};
+    ///
+    /// let event = KeyEvent::new("alice", Notification::logout()).for_sessions(vec!["s1".into()]);
+    /// assert_eq!(event.sessions, ["s1"]);
+    /// ```
+    pub fn new(key: impl Into<String>, notification: Notification) -> KeyEvent {
+        KeyEvent {
+            key: key.into(),
+            notification,
+            sessions: Vec::new(),
+            id: None,
+        }
+    }
+
+    /// Only for the subscriptions of `sessions`.
+    #[must_use]
+    pub fn for_sessions(mut self, sessions: Vec<String>) -> KeyEvent {
+        self.sessions = sessions;
+        self
+    }
+
+    /// Carrying the id of the claim it comes from.
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<String>) -> KeyEvent {
+        self.id = Some(id.into());
+        self
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use std::{fmt, sync::Arc};
 
 /// Whether a request moves the deadline.
+// Exhaustive on purpose: a request moves the deadline or it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestKind {
     /// The user did something: the deadline moves to now + timeout.
@@ -22,7 +23,7 @@ pub enum RequestKind {
 /// implement it for their request type.
 ///
 /// ```
-/// use timeout_core::RequestView;
+/// use timeout_core::passive::RequestView;
 ///
 /// struct Req<'a> { path: &'a str, query: Option<&'a str> }
 /// impl RequestView for Req<'_> {
@@ -50,7 +51,7 @@ pub type PassivePredicate = Arc<dyn Fn(&dyn RequestView) -> bool + Send + Sync>;
 /// passive, every other request is activity.
 ///
 /// ```
-/// use timeout_core::{PassiveRules, RequestKind, RequestView};
+/// use timeout_core::{RequestKind, passive::{PassiveRules, RequestView}};
 ///
 /// let rules = PassiveRules::default()
 ///     .with_path("/api/poll")

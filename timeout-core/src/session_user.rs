@@ -10,7 +10,7 @@ pub const SESSION_USER_KEY: &str = "timeout.user";
 /// The user of a session, as the timeout needs it.
 ///
 /// ```
-/// use timeout_core::SessionUser;
+/// use timeout_core::adapter::SessionUser;
 ///
 /// let user = SessionUser::new("alice").with_groups(["night-shift"]);
 /// assert_eq!(

@@ -90,9 +90,7 @@ struct Inner {
 ///
 /// ```
 /// use std::time::Duration;
-/// use timeout_core::{
-///     Decision, ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker,
-/// };
+/// use timeout_core::{Decision, Policy, RequestKind, Subject, Timestamp, Tracker, clock::ManualClock};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
@@ -317,7 +315,7 @@ impl Tracker {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use timeout_core::{Decision, ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker};
+    /// use timeout_core::{Decision, Policy, RequestKind, Subject, Timestamp, Tracker, clock::ManualClock};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let clock = ManualClock::new(Timestamp::from_millis(0));

@@ -9,10 +9,15 @@ use std::{
 
 use async_trait::async_trait;
 use timeout_core::{
-    AdminError, Cause, Claim, Decision, Due, Expired, HookError, ManualClock, MemoryStore,
-    Notification, Policy, PolicyBuilder, RequestKind, Scope, Store, StoreError, Subject,
-    TimeoutHook, Timestamp, Timing, Touch, TouchOutcome, Tracker, UnreachableStore, admin_sessions,
-    admin_sign_out,
+    Decision, MemoryStore, Notification, Policy, RequestKind, Scope, Store, Subject, TimeoutHook,
+    Timestamp, Tracker,
+    admin::{AdminError, admin_sessions, admin_sign_out},
+    clock::ManualClock,
+    config::PolicyBuilder,
+    hooks::HookError,
+    store::{
+        Cause, Claim, Due, Expired, StoreError, Timing, Touch, TouchOutcome, UnreachableStore,
+    },
 };
 
 const T0: u64 = 1_700_000_000_000;

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use timeout_core::{ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker};
+use timeout_core::{Policy, RequestKind, Subject, Timestamp, Tracker, clock::ManualClock};
 use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Clone, Default)]
@@ -107,7 +107,7 @@ fn audit_records_are_one_line_each_and_escape_names() {
 fn a_framework_session_that_expired_first_gets_one_record_with_the_time_since() {
     let text = logs_of(tracing::Level::INFO, || async {
         let tracker = Tracker::new(Policy::builder().enabled(true).build().unwrap());
-        let ledger = timeout_core::FrameworkSessions::new("tower-sessions");
+        let ledger = timeout_core::framework::FrameworkSessions::new("tower-sessions");
         let now = std::time::SystemTime::now();
         ledger.saved(
             "0123456789abcdef",

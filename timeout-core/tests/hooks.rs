@@ -11,8 +11,8 @@ use std::{
 };
 
 use timeout_core::{
-    Decision, ManualClock, Notification, Policy, RequestKind, Subject, Sweeper, Timestamp, Tracker,
-    TrackerBuilder, hook_fn,
+    Decision, Notification, Policy, RequestKind, Subject, Sweeper, Timestamp, Tracker,
+    TrackerBuilder, clock::ManualClock, hook_fn,
 };
 
 const T0: u64 = 1_700_000_000_000;

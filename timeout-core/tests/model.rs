@@ -10,8 +10,8 @@ use std::{
 
 use proptest::prelude::*;
 use timeout_core::{
-    Decision, Expired, ManualClock, Notification, Policy, RequestKind, Scope, Subject,
-    Subscription, Timestamp, Tracker, hook_fn,
+    Decision, Notification, Policy, RequestKind, Scope, Subject, Timestamp, Tracker,
+    clock::ManualClock, events::Subscription, hook_fn, store::Expired,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -94,7 +94,7 @@ impl Harness {
             .clock(clock.clone())
             .hook(hook_fn("record", move |e| {
                 let record = record.clone();
-                let now = timeout_core::Clock::now(&hook_clock).as_millis();
+                let now = timeout_core::clock::Clock::now(&hook_clock).as_millis();
                 async move {
                     record.lock().unwrap().push((e, now));
                     Ok(())

@@ -46,7 +46,7 @@ async fn warning_and_logout_arrive_within_a_second_of_their_due_time() {
     sweeper.stop();
 }
 
-async fn recv(events: &mut timeout_core::Subscription) -> Option<Notification> {
+async fn recv(events: &mut timeout_core::events::Subscription) -> Option<Notification> {
     tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .expect("no notification within 5 s: the sweeper is not running")

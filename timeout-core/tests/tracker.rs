@@ -8,9 +8,14 @@ use std::{
 
 use async_trait::async_trait;
 use timeout_core::{
-    Decision, Expired, HookError, ManualClock, MemoryStore, Notification, Policy, PolicyBuilder,
+    Decision, MemoryStore, Notification, Policy,
     RequestKind::{Activity, Passive},
-    Scope, StoreUnavailable, Subject, TimeoutHook, Timestamp, Tracker, UnreachableStore, hook_fn,
+    Scope, Subject, TimeoutHook, Timestamp, Tracker,
+    clock::ManualClock,
+    config::{PolicyBuilder, StoreUnavailable},
+    hook_fn,
+    hooks::HookError,
+    store::{Expired, UnreachableStore},
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -93,7 +98,7 @@ fn allowed_until(s: u64) -> Decision {
     Decision::Allowed { deadline: at(s) }
 }
 
-fn drain(sub: &mut timeout_core::Subscription) -> Vec<Notification> {
+fn drain(sub: &mut timeout_core::events::Subscription) -> Vec<Notification> {
     let mut out = Vec::new();
     while let Ok(Some(n)) = sub.try_next() {
         out.push(n);
@@ -452,7 +457,7 @@ async fn the_absolute_lifetime_logs_out_an_active_user() {
     f.tracker.sweep().await.unwrap();
     let calls = f.hook.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].cause, timeout_core::Cause::Absolute);
+    assert_eq!(calls[0].cause, timeout_core::store::Cause::Absolute);
 }
 
 #[tokio::test]

@@ -12,7 +12,10 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hashbrown::{HashMap, HashSet};
-use timeout_core::{Cause, Claim, DueWarning, Expired, StoreError, Timestamp};
+use timeout_core::{
+    Timestamp,
+    store::{Cause, Claim, DueWarning, Expired, StoreError},
+};
 
 use crate::{layout::unescape, reply::corrupt};
 
@@ -64,11 +67,9 @@ pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, 
     let claim = claim_of(shard, batch, kind, member, deadline);
     let deadline = millis(deadline)?;
     match kind {
-        "w" => Ok(Event::Warning(DueWarning {
-            key,
-            deadline,
-            claim: Some(claim),
-        })),
+        "w" => Ok(Event::Warning(
+            DueWarning::new(key, deadline).with_claim(claim),
+        )),
         "x" | "o" => {
             let (Some(absolute), Some(_warned), Some(user), Some(sessions)) =
                 (fields.next(), fields.next(), fields.next(), fields.next())
@@ -99,14 +100,9 @@ pub(crate) fn read_line(shard: usize, batch: &str, line: &str) -> Result<Event, 
             } else {
                 Cause::Idle
             };
-            Ok(Event::Expiry(Expired {
-                key,
-                user,
-                sessions,
-                deadline,
-                cause,
-                claim: Some(claim),
-            }))
+            Ok(Event::Expiry(
+                Expired::new(key, user, sessions, deadline, cause).with_claim(claim),
+            ))
         }
         other => Err(corrupt(format!("a claimed line of kind {other:?}"))),
     }

@@ -16,7 +16,7 @@ use std::{
 };
 
 use hashbrown::{DefaultHashBuilder, HashMap};
-use timeout_core::{KnownKey, RequestKind, Timestamp, TouchOutcome};
+use timeout_core::{RequestKind, Timestamp, events::KnownKey, store::TouchOutcome};
 
 const SHARDS: usize = 32;
 

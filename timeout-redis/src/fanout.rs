@@ -21,7 +21,7 @@ use std::{
 
 use redis::{RedisError, Value};
 use serde::{Deserialize, Serialize};
-use timeout_core::{EventSink, KeyEvent};
+use timeout_core::{events::EventSink, wire::KeyEvent};
 
 use crate::{cache::Cache, conn::Conn, store::Inner};
 

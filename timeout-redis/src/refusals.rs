@@ -5,7 +5,7 @@
 //! changes the server, so the message says what to change.
 
 use redis::RedisError;
-use timeout_core::StoreError;
+use timeout_core::store::StoreError;
 
 /// The store error for `err`, raised while talking to `what`.
 pub(crate) fn store_error(err: RedisError, what: &str) -> StoreError {

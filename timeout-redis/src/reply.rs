@@ -1,7 +1,7 @@
 //! Reading script replies.
 
 use redis::Value;
-use timeout_core::StoreError;
+use timeout_core::store::StoreError;
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!(

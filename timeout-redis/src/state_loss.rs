@@ -24,7 +24,10 @@ use std::{
 };
 
 use timeout_core::{
-    Cause, Due, Expired, KeyEvent, KnownKey, Notification, StateLost, StoreError, Timestamp, Timing,
+    Notification, Timestamp,
+    events::KnownKey,
+    store::{Cause, Due, Expired, StateLost, StoreError, Timing},
+    wire::KeyEvent,
 };
 
 use crate::{
@@ -218,12 +221,7 @@ impl Inner {
         // get their logout now, not only if the claimer's message arrives.
         if let Some(sink) = self.fan_in.sink.get() {
             for key in sockets {
-                sink.deliver(&KeyEvent {
-                    key,
-                    notification: Notification::logout(),
-                    sessions: Vec::new(),
-                    id: None,
-                });
+                sink.deliver(&KeyEvent::new(key, Notification::logout()));
             }
         }
     }
@@ -284,14 +282,13 @@ impl Inner {
             for i in 1..reply.len() {
                 let Ok(member) = reply.text(i) else { continue };
                 if let Some((_, entry)) = chunk.iter().find(|(m, _)| m == member) {
-                    claimed.push(Due::Expiry(Expired {
-                        key: entry.key.clone(),
-                        user: entry.user.clone(),
-                        sessions: entry.sessions.clone(),
-                        deadline: Timestamp::from_millis(now),
-                        cause: Cause::StateLost,
-                        claim: None,
-                    }));
+                    claimed.push(Due::Expiry(Expired::new(
+                        entry.key.clone(),
+                        entry.user.clone(),
+                        entry.sessions.clone(),
+                        Timestamp::from_millis(now),
+                        Cause::StateLost,
+                    )));
                 }
             }
             lock(&self.epochs.lost_logouts).extend(claimed);
@@ -350,12 +347,11 @@ impl Inner {
 pub(crate) fn evicted(member: &str, now: u64) -> Result<Expired, StoreError> {
     let key = crate::layout::unescape(member)
         .ok_or_else(|| corrupt(format!("the due member {member:?} is wrongly escaped")))?;
-    Ok(Expired {
-        user: key.clone(),
+    Ok(Expired::new(
+        key.clone(),
         key,
-        sessions: Vec::new(),
-        deadline: Timestamp::from_millis(now),
-        cause: Cause::StateLost,
-        claim: None,
-    })
+        Vec::new(),
+        Timestamp::from_millis(now),
+        Cause::StateLost,
+    ))
 }

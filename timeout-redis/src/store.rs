@@ -14,8 +14,10 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use redis::{AsyncCommands, RedisError, ScriptInvocation, Value};
 use timeout_core::{
-    Claim, Due, EventSink, Expired, KeyEvent, RequestKind, Scope, Store, StoreError, Timestamp,
-    Timing, Touch, TouchOutcome, TrackedKey,
+    RequestKind, Scope, Store, Timestamp,
+    events::EventSink,
+    store::{Claim, Due, Expired, StoreError, Timing, Touch, TouchOutcome, TrackedKey},
+    wire::KeyEvent,
 };
 
 use crate::{
@@ -187,11 +189,10 @@ impl RedisStore {
                 next_batch: AtomicU64::new(0),
                 unacked: std::sync::Mutex::new(hashbrown::HashSet::new()),
                 renewed: AtomicU64::new(0),
-                last_timing: std::sync::Mutex::new(Timing {
-                    warn_before: Duration::ZERO,
-                    remember: timeout_core::DEFAULT_REMEMBER,
-                    max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-                }),
+                last_timing: std::sync::Mutex::new(Timing::new(
+                    Duration::ZERO,
+                    timeout_core::config::DEFAULT_REMEMBER,
+                )),
             }),
         }
     }
@@ -500,14 +501,13 @@ impl Inner {
             "M" => TouchOutcome::SessionLimit,
             "S" => {
                 self.cache.forget(t.key, None);
-                let expired = Expired {
-                    key: t.key.to_owned(),
-                    user: t.user.to_owned(),
-                    sessions: vec![t.session.to_owned()],
-                    deadline: Timestamp::from_millis(reply.uint(2)?),
-                    cause: timeout_core::Cause::StateLost,
-                    claim: None,
-                };
+                let expired = Expired::new(
+                    t.key,
+                    t.user,
+                    vec![t.session.to_owned()],
+                    Timestamp::from_millis(reply.uint(2)?),
+                    timeout_core::store::Cause::StateLost,
+                );
                 self.refused_after_loss(&expired);
                 self.mark_gone_elsewhere(&expired, t.timing).await;
                 TouchOutcome::Expired(expired)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use support::{policy, replica_on, sleep_ms, subject, total_hooks};
 use test_redis::RedisCluster;
-use timeout_core::{Decision, Notification, RequestKind, SystemClock};
+use timeout_core::{Decision, Notification, RequestKind, clock::SystemClock};
 use timeout_redis::RedisStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

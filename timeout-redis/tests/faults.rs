@@ -12,7 +12,10 @@ use support::{
 };
 use test_redis::RedisServer;
 use timeout_core::{
-    Cause, Decision, Notification, Policy, RequestKind, SkewedClock, StoreUnavailable, SystemClock,
+    Decision, Notification, Policy, RequestKind,
+    clock::{SkewedClock, SystemClock},
+    config::StoreUnavailable,
+    store::Cause,
 };
 use timeout_redis::{AfterStateLoss, RedisStore, RedisStoreError};
 
@@ -427,7 +430,7 @@ async fn assert_logout_refused(replica: &Replica, user: &timeout_core::Subject, 
         .expect_err("a write refused by Redis");
     let text = err.to_string();
     assert!(
-        matches!(err, timeout_core::StoreError::Refused { .. }) && text.contains(what_to_do),
+        matches!(err, timeout_core::store::StoreError::Refused { .. }) && text.contains(what_to_do),
         "{text}"
     );
 }

@@ -13,7 +13,7 @@ use support::{
 };
 use test_redis::RedisServer;
 use timeout_core::{
-    Cause, Notification, Policy, RequestKind, Scope, Store, SystemClock, Timestamp,
+    Notification, Policy, RequestKind, Scope, Store, Timestamp, clock::SystemClock, store::Cause,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

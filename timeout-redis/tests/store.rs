@@ -154,7 +154,12 @@ async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
     let timing = support::timing(0);
     // One shard: the three logouts are claimed as one batch.
     let one_shard = || support::builder(&redis.url(), "part").shards(1);
-    let a = support::replica_on(one_shard(), policy(500, 0), timeout_core::SystemClock).await;
+    let a = support::replica_on(
+        one_shard(),
+        policy(500, 0),
+        timeout_core::clock::SystemClock,
+    )
+    .await;
     for user in ["alice", "bob", "carol"] {
         assert!(allowed(
             a.tracker
@@ -168,15 +173,15 @@ async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
         .claim_due(Timestamp::NEVER, timing, 10)
         .await
         .unwrap();
-    let claims: Vec<(String, timeout_core::Claim)> = claimed
+    let claims: Vec<(String, timeout_core::store::Claim)> = claimed
         .iter()
         .map(|due| match due {
-            timeout_core::Due::Expiry(e) => (e.key.clone(), e.claim.clone().unwrap()),
+            timeout_core::store::Due::Expiry(e) => (e.key.clone(), e.claim.clone().unwrap()),
             other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(claims.len(), 3);
-    let batch = |claim: &timeout_core::Claim| claim.0.split('|').nth(1).unwrap().to_owned();
+    let batch = |claim: &timeout_core::store::Claim| claim.0.split('|').nth(1).unwrap().to_owned();
     assert!(
         claims.iter().all(|(_, c)| batch(c) == batch(&claims[0].1)),
         "{claims:?}"
@@ -190,7 +195,12 @@ async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
     a.store.ack(&handled).await.unwrap();
     assert_eq!(a.store.stats().held, 1);
     drop(a);
-    let b = support::replica_on(one_shard(), policy(500, 0), timeout_core::SystemClock).await;
+    let b = support::replica_on(
+        one_shard(),
+        policy(500, 0),
+        timeout_core::clock::SystemClock,
+    )
+    .await;
     sleep_ms(2_200).await; // the lease is 2 s
     let again = b
         .store
@@ -199,7 +209,7 @@ async fn a_batch_acknowledged_in_part_is_taken_over_for_its_rest_only() {
         .unwrap();
     let carol = &claims.iter().find(|(key, _)| key == "carol").unwrap().1;
     match &again[..] {
-        [timeout_core::Due::Expiry(e)] => {
+        [timeout_core::store::Due::Expiry(e)] => {
             assert_eq!(e.key, "carol");
             assert_eq!(e.claim.as_ref(), Some(carol), "the same run id");
         }
@@ -227,7 +237,7 @@ async fn timed_out_sessions_are_refused_while_remembered_then_pruned() {
     let a = support::replica_on(
         support::builder(&redis.url(), "prune").shards(1),
         policy,
-        timeout_core::SystemClock,
+        timeout_core::clock::SystemClock,
     )
     .await;
     let alice = subject("s1", "alice");
@@ -298,7 +308,7 @@ async fn a_claim_whose_replica_died_is_claimed_again_after_its_lease() {
     );
     assert!(b.store.stats().renewed >= 1);
     // B acknowledges it: nobody claims it again.
-    let timeout_core::Due::Expiry(expired) = &again[0] else {
+    let timeout_core::store::Due::Expiry(expired) = &again[0] else {
         panic!("{again:?}")
     };
     b.store
@@ -588,7 +598,7 @@ async fn a_warning_whose_claimer_died_is_still_sent_before_the_deadline() {
         .await
         .unwrap();
     assert!(
-        matches!(claimed.as_slice(), [timeout_core::Due::Warning(_)]),
+        matches!(claimed.as_slice(), [timeout_core::store::Due::Warning(_)]),
         "{claimed:?}"
     );
     drop(a);

@@ -11,8 +11,10 @@ use std::{
 
 use async_trait::async_trait;
 use timeout_core::{
-    Cause, Clock, Decision, Expired, HookError, Policy, StateLost, Subject, SystemClock,
-    TimeoutHook, Tracker,
+    Decision, Policy, Subject, TimeoutHook, Tracker,
+    clock::{Clock, SystemClock},
+    hooks::HookError,
+    store::{Cause, Expired, StateLost},
 };
 use timeout_redis::{RedisStore, RedisStoreBuilder};
 
@@ -90,12 +92,8 @@ pub fn builder(url: &str, prefix: &str) -> RedisStoreBuilder {
 
 /// The timing the store is called with directly: a warning `warn_ms`
 /// before the deadline, timed-out sessions remembered for a minute.
-pub fn timing(warn_ms: u64) -> timeout_core::Timing {
-    timeout_core::Timing {
-        warn_before: Duration::from_millis(warn_ms),
-        remember: Duration::from_secs(60),
-        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-    }
+pub fn timing(warn_ms: u64) -> timeout_core::store::Timing {
+    timeout_core::store::Timing::new(Duration::from_millis(warn_ms), Duration::from_secs(60))
 }
 
 pub fn policy(idle_ms: u64, warn_ms: u64) -> Policy {

@@ -3,7 +3,10 @@
 
 use std::{fmt, sync::Arc};
 
-use timeout_core::{Endpoints, Gate, Tracker};
+use timeout_core::{
+    Tracker,
+    adapter::{Endpoints, Gate},
+};
 
 use crate::{Identify, IdleTimeoutLayer};
 

@@ -8,7 +8,7 @@ use std::{
 };
 
 use http::request::Parts;
-use timeout_core::{IdentifyError, Identity, IntoIdentity};
+use timeout_core::adapter::{IdentifyError, Identity, IntoIdentity};
 
 /// Turns a request into its [`Identity`]: the logged-in [`Subject`](timeout_core::Subject), or
 /// anonymous (passes through untracked).

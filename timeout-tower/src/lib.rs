@@ -67,6 +67,6 @@ pub use self::{
 };
 // Shared with every adapter; re-exported so axum apps need one import.
 pub use timeout_core::{
-    EVENTS_PATH, IDENTIFY_FAILED_JSON, IdentifyError, Identity, IntoIdentity, NOT_LOGGED_IN_JSON,
-    NOTIFICATIONS_PATH, RESET_PATH,
+    adapter::{EVENTS_PATH, IdentifyError, Identity, IntoIdentity, NOTIFICATIONS_PATH, RESET_PATH},
+    wire::{IDENTIFY_FAILED_JSON, NOT_LOGGED_IN_JSON},
 };

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use timeout_core::Refusal;
+use timeout_core::adapter::Refusal;
 
 /// `refusal` as a response whose body `body` makes from the refusal's text.
 pub(crate) fn refusal_response<B>(

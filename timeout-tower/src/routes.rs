@@ -16,8 +16,11 @@ use axum::{
 };
 use futures_util::StreamExt;
 use timeout_core::{
-    ClientAsset, Incoming, MAX_CLIENT_MESSAGE, NotificationSocket, Refusal, RequestKind, SseFrames,
-    Subject, forward_notifications, status_json,
+    RequestKind, Subject,
+    adapter::{
+        ClientAsset, Incoming, MAX_CLIENT_MESSAGE, NotificationSocket, Refusal, SseFrames,
+        forward_notifications, status_json,
+    },
 };
 
 use crate::{Identify, Passive, SessionTimeout, config::Shared};

@@ -1,5 +1,5 @@
 //! The layer, its service and response future: the gate
-//! (`timeout_core::Gate`) in front of an app's handlers.
+//! (`timeout_core::adapter::Gate`) in front of an app's handlers.
 
 use std::{
     fmt,
@@ -12,7 +12,7 @@ use std::{
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use timeout_core::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
+use timeout_core::adapter::{Decided, Deciding, DeferredActivity, Refusal, Verdict};
 use tower_layer::Layer;
 use tower_service::Service;
 

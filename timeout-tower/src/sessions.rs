@@ -15,8 +15,10 @@ use std::{
 use async_trait::async_trait;
 use http::request::Parts;
 use timeout_core::{
-    DEFAULT_FRAMEWORK_WATCH, Decision, Expired, FrameworkSessions, FrameworkWatch, HookError,
-    Subject, TimeoutHook, Tracker,
+    Decision, Subject, TimeoutHook, Tracker,
+    framework::{DEFAULT_FRAMEWORK_WATCH, FrameworkSessions, FrameworkWatch},
+    hooks::HookError,
+    store::Expired,
 };
 use tower_sessions::{
     Session, SessionStore,
@@ -28,7 +30,7 @@ use crate::{Identify, IdentifyError, Identity};
 
 /// The session record and where [`log_in`] keeps it: shared with
 /// timeout-actix, so both adapters read the same sessions.
-pub use timeout_core::{SESSION_USER_KEY, SessionUser};
+pub use timeout_core::adapter::{SESSION_USER_KEY, SessionUser};
 
 /// Identifies a request by its tower-sessions session: the session id and
 /// the [`SessionUser`] stored under [`SESSION_USER_KEY`]. A session without

@@ -1,7 +1,7 @@
 //! The request head as the core's passive rules see it.
 
 use http::request::Parts;
-use timeout_core::RequestView;
+use timeout_core::passive::RequestView;
 
 /// [`RequestView`] over an `http` request head.
 pub(crate) struct PartsView<'a>(pub(crate) &'a Parts);

@@ -12,7 +12,7 @@ use axum::{
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use timeout_core::{LOGOUT_JSON, ManualClock, Policy, Timestamp, Tracker};
+use timeout_core::{Policy, Timestamp, Tracker, clock::ManualClock, wire::LOGOUT_JSON};
 use timeout_tower::{SessionTimeout, login::AxumLogin, sessions::DeleteSessions};
 use tower::ServiceExt;
 use tower_sessions::{MemoryStore, SessionManagerLayer};

@@ -14,7 +14,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt, Empty};
 use timeout_core::{
-    Decision, LOGOUT_JSON, ManualClock, Policy, RequestKind, Subject, Timestamp, Tracker,
+    Decision, Policy, RequestKind, Subject, Timestamp, Tracker, clock::ManualClock,
+    wire::LOGOUT_JSON,
 };
 use timeout_tower::{
     IDENTIFY_FAILED_JSON, IdentifyError, Identity, NOTIFICATIONS_PATH, Passive, SessionTimeout,
@@ -363,7 +364,9 @@ async fn an_unreachable_store_is_answered_503_with_retry_after() {
         .build()
         .expect("valid policy");
     let tracker = Tracker::builder(policy)
-        .store(Arc::new(timeout_core::UnreachableStore::new("test store")))
+        .store(Arc::new(timeout_core::store::UnreachableStore::new(
+            "test store",
+        )))
         .build();
     let inner = service_fn(|_: Request<Empty<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))

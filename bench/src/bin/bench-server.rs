@@ -25,7 +25,7 @@
 
 use std::{net::TcpListener, process::ExitCode, sync::Arc};
 
-use timeout_core::{Identity, Policy, Subject, SubjectError, Tracker};
+use timeout_core::{Policy, Subject, SubjectError, Tracker, adapter::Identity};
 use timeout_redis::RedisStore;
 
 const HELLO: &str = "Hello, World!";

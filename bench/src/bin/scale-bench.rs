@@ -41,8 +41,10 @@ use std::{
 
 use futures_util::{StreamExt, stream};
 use timeout_core::{
-    Clock, Decision, MemoryStore, Notification, Policy, RequestKind, Store, Subject, SystemClock,
-    Timing, Touch, TouchOutcome, Tracker, hook_fn,
+    Decision, MemoryStore, Notification, Policy, RequestKind, Store, Subject, Tracker,
+    clock::{Clock, SystemClock},
+    hook_fn,
+    store::{Timing, Touch, TouchOutcome},
 };
 use timeout_redis::RedisStore;
 
@@ -446,17 +448,15 @@ async fn fill(
         .for_each_concurrent(256, |name| {
             let failures = &failures;
             async move {
-                let touch = Touch {
-                    key: &name,
-                    user: &name,
-                    session: &name,
-                    kind: RequestKind::Activity,
-                    now: SystemClock.now(),
+                let touch = Touch::new(
+                    &name,
+                    &name,
+                    &name,
+                    RequestKind::Activity,
+                    SystemClock.now(),
                     timeout,
-                    absolute_lifetime: None,
                     timing,
-                    login: false,
-                };
+                );
                 if !matches!(store.touch(&touch).await, Ok(TouchOutcome::Live { .. })) {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
@@ -473,11 +473,7 @@ async fn sweep(args: &Args, target: Option<&RedisTarget>) -> Result<(), String> 
     let keys = args.keys();
     let (store, mut memory) = store_of(args, target, "sweep").await?;
     let empty = memory.used().await?;
-    let timing = Timing {
-        warn_before: Duration::ZERO,
-        remember: Duration::from_secs(3600),
-        max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-    };
+    let timing = Timing::new(Duration::ZERO, Duration::from_secs(3600));
     let short = Duration::from_secs(2);
     let started = Instant::now();
     // The never-due keys first, then the due ones, so the due keys'
@@ -661,11 +657,7 @@ async fn lateness(args: &Args, target: Option<&RedisTarget>) -> Result<(), Strin
         ),
     };
     if args.tracked > 0 {
-        let timing = Timing {
-            warn_before: args.warn,
-            remember: timeout_core::DEFAULT_REMEMBER,
-            max_sessions: timeout_core::DEFAULT_MAX_SESSIONS,
-        };
+        let timing = Timing::new(args.warn, timeout_core::config::DEFAULT_REMEMBER);
         let started = Instant::now();
         fill(
             &store,

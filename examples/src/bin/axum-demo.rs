@@ -39,8 +39,11 @@ use examples::{
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use timeout_core::{
-    Expired, HookError, Policy, SkewedClock, StateLost, SystemClock, TimeoutHook, Tracker,
+    Policy, TimeoutHook, Tracker,
     audit::Escaped,
+    clock::{SkewedClock, SystemClock},
+    hooks::HookError,
+    store::{Expired, StateLost},
 };
 use timeout_redis::RedisStore;
 use timeout_tower::{

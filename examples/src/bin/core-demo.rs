@@ -9,7 +9,9 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use timeout_core::{Decision, Policy, PolicyBuilder, RequestKind, Subject, Tracker, hook_fn};
+use timeout_core::{
+    Decision, Policy, RequestKind, Subject, Tracker, config::PolicyBuilder, hook_fn,
+};
 
 const DEMO_PROPERTIES: &str = "\
 timeout.session.enabled=true

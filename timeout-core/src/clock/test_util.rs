@@ -17,7 +17,7 @@ use super::{Clock, Timestamp, duration_millis};
 ///
 /// ```
 /// use std::time::Duration;
-/// use timeout_core::{Clock, ManualClock, Timestamp};
+/// use timeout_core::{Timestamp, clock::{Clock, ManualClock}};
 ///
 /// let clock = ManualClock::new(Timestamp::from_millis(10_000));
 /// let same = clock.clone();
@@ -59,7 +59,7 @@ impl Clock for ManualClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use timeout_core::{Clock, ManualClock, SkewedClock, Timestamp};
+/// use timeout_core::{Timestamp, clock::{Clock, ManualClock, SkewedClock}};
 ///
 /// let base = ManualClock::new(Timestamp::from_millis(100_000));
 /// let ahead = SkewedClock::ahead(base.clone(), Duration::from_secs(30));

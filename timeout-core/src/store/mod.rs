@@ -15,7 +15,16 @@ pub use self::{
 use crate::{EventSink, KeyEvent, RequestKind, Scope, Timestamp};
 
 /// Settings every scheduling decision of a store needs, the same for all keys.
+///
+/// ```
+/// use std::time::Duration;
+/// use timeout_core::store::Timing;
+///
+/// let timing = Timing::new(Duration::from_secs(60), Duration::from_secs(3600)).max_sessions(10);
+/// assert_eq!(timing.max_sessions, 10);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timing {
     /// Lead time of the warning; zero for none.
     pub warn_before: Duration,
@@ -26,8 +35,10 @@ pub struct Timing {
     pub max_sessions: u32,
 }
 
-/// One request of one key, as the store sees it.
+/// One request of one key, as the store sees it; the tracker builds it, a
+/// store's own tests with [`Touch::new`].
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Touch<'a> {
     /// The identity carrying the deadline (user or session, by scope).
     pub key: &'a str,
@@ -50,6 +61,77 @@ pub struct Touch<'a> {
     /// know is a new login, tracked even right after the store lost its
     /// state (when an unknown key may be a session the loss forgot).
     pub login: bool,
+}
+
+impl Timing {
+    /// A warning `warn_before` the deadline (zero for none), timed-out
+    /// sessions refused for `remember`, at most
+    /// [`DEFAULT_MAX_SESSIONS`](crate::DEFAULT_MAX_SESSIONS) per key.
+    pub const fn new(warn_before: Duration, remember: Duration) -> Timing {
+        Timing {
+            warn_before,
+            remember,
+            max_sessions: crate::DEFAULT_MAX_SESSIONS,
+        }
+    }
+
+    /// At most `max` sessions per key.
+    #[must_use]
+    pub const fn max_sessions(mut self, max: u32) -> Timing {
+        self.max_sessions = max;
+        self
+    }
+}
+
+impl<'a> Touch<'a> {
+    /// A request of `session` of `user` on `key` at `now`, with the idle
+    /// `timeout` of its key; no absolute lifetime, not a login.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use timeout_core::{RequestKind, Timestamp, store::{Timing, Touch}};
+    ///
+    /// let timing = Timing::new(Duration::ZERO, Duration::from_secs(3600));
+    /// let now = Timestamp::from_millis(1_000);
+    /// let touch = Touch::new("alice", "alice", "s1", RequestKind::Activity, now, Duration::from_secs(60), timing)
+    ///     .login(true);
+    /// assert!(touch.login && touch.absolute_lifetime.is_none());
+    /// ```
+    pub fn new(
+        key: &'a str,
+        user: &'a str,
+        session: &'a str,
+        kind: RequestKind,
+        now: Timestamp,
+        timeout: Duration,
+        timing: Timing,
+    ) -> Touch<'a> {
+        Touch {
+            key,
+            user,
+            session,
+            kind,
+            now,
+            timeout,
+            absolute_lifetime: None,
+            timing,
+            login: false,
+        }
+    }
+
+    /// The key's absolute lifetime, counted from its first request.
+    #[must_use]
+    pub fn absolute_lifetime(mut self, lifetime: Option<Duration>) -> Touch<'a> {
+        self.absolute_lifetime = lifetime;
+        self
+    }
+
+    /// Whether the application has just logged this session in.
+    #[must_use]
+    pub fn login(mut self, login: bool) -> Touch<'a> {
+        self.login = login;
+        self
+    }
 }
 
 /// What a [`Touch`] found.
@@ -105,6 +187,7 @@ pub struct Claim(pub String);
 
 /// A key that timed out and was claimed by this caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Expired {
     /// The key (user name or session id, by scope).
     pub key: String,
@@ -121,21 +204,40 @@ pub struct Expired {
 }
 
 impl Expired {
+    /// The claimed logout of `key` of `user`, covering `sessions`, whose
+    /// `deadline` passed for `cause`; no lease (see [`with_claim`](Expired::with_claim)).
+    pub fn new(
+        key: impl Into<String>,
+        user: impl Into<String>,
+        sessions: Vec<String>,
+        deadline: Timestamp,
+        cause: Cause,
+    ) -> Expired {
+        Expired {
+            key: key.into(),
+            user: user.into(),
+            sessions,
+            deadline,
+            cause,
+            claim: None,
+        }
+    }
+
+    /// The same, leased under `claim` until acknowledged.
+    #[must_use]
+    pub fn with_claim(mut self, claim: Claim) -> Expired {
+        self.claim = Some(claim);
+        self
+    }
+
     /// A stable id of this logout, for hooks that must be idempotent: the
     /// same on every attempt and on every replica that runs it (a replica
     /// that takes over the claim of one that died gets the same id).
     ///
     /// ```
-    /// use timeout_core::{Cause, Expired, Timestamp};
+    /// use timeout_core::{Timestamp, store::{Cause, Expired}};
     ///
-    /// let expired = Expired {
-    ///     key: "alice".into(),
-    ///     user: "alice".into(),
-    ///     sessions: vec!["s1".into()],
-    ///     deadline: Timestamp::from_millis(1_000),
-    ///     cause: Cause::Idle,
-    ///     claim: None,
-    /// };
+    /// let expired = Expired::new("alice", "alice", vec!["s1".into()], Timestamp::from_millis(1_000), Cause::Idle);
     /// assert_eq!(expired.run_id(), "alice@1000");
     /// ```
     pub fn run_id(&self) -> String {
@@ -162,6 +264,7 @@ impl fmt::Display for RunId<'_> {
 
 /// A warning that came due and was claimed by this caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DueWarning {
     /// The key.
     pub key: String,
@@ -169,6 +272,24 @@ pub struct DueWarning {
     pub deadline: Timestamp,
     /// To acknowledge once delivered, for stores that lease claims.
     pub claim: Option<Claim>,
+}
+
+impl DueWarning {
+    /// The claimed warning of `key` about `deadline`; no lease.
+    pub fn new(key: impl Into<String>, deadline: Timestamp) -> DueWarning {
+        DueWarning {
+            key: key.into(),
+            deadline,
+            claim: None,
+        }
+    }
+
+    /// The same, leased under `claim` until acknowledged.
+    #[must_use]
+    pub fn with_claim(mut self, claim: Claim) -> DueWarning {
+        self.claim = Some(claim);
+        self
+    }
 }
 
 /// The store found that it lost its state: what it held before `at` is
@@ -214,7 +335,7 @@ pub enum Due {
 /// covers and when it times out.
 ///
 /// ```
-/// use timeout_core::{Timestamp, TrackedKey};
+/// use timeout_core::{Timestamp, store::TrackedKey};
 ///
 /// let key = TrackedKey::new("alice", "alice", vec!["s1".into()], Timestamp::from_millis(9_000));
 /// assert_eq!(key.sessions, ["s1"]);

@@ -12,7 +12,7 @@ use crate::{Scope, Timestamp};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use timeout_core::{Decision, Policy, RequestKind, Subject, Tracker, UnreachableStore};
+/// use timeout_core::{Decision, Policy, RequestKind, Subject, Tracker, store::UnreachableStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tracker = Tracker::builder(Policy::builder().enabled(true).build()?)

@@ -39,6 +39,7 @@ pub enum Decision {
 
 /// How to answer a refused request; the same for every adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Refusal {
     /// HTTP status code.
     pub status: u16,
@@ -132,7 +133,7 @@ impl Decision {
     /// How to answer if the request is refused.
     ///
     /// ```
-    /// use timeout_core::{Decision, LOGOUT_JSON};
+    /// use timeout_core::{Decision, wire::LOGOUT_JSON};
     ///
     /// let refusal = Decision::TimedOut.refusal().unwrap();
     /// assert_eq!((refusal.status, refusal.body), (401, LOGOUT_JSON));

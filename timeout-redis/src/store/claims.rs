@@ -6,7 +6,7 @@ use std::{borrow::Cow, sync::atomic::Ordering::Relaxed};
 
 use futures_util::future::join_all;
 use redis::RedisError;
-use timeout_core::{Claim, Due, Expired, StoreError, Timing};
+use timeout_core::store::{Claim, Due, Expired, StoreError, Timing};
 
 use super::{Inner, MIN_CLAIM_PER_SHARD, RECHECK_SHARD_MS, ms};
 use crate::{

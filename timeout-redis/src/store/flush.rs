@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use futures_util::future::join_all;
-use timeout_core::StoreError;
+use timeout_core::store::StoreError;
 
 use super::Inner;
 use crate::{layout::escape, reply::corrupt, state_loss::Loss};

@@ -3,7 +3,10 @@
 
 use futures_util::future::join_all;
 use redis::AsyncCommands;
-use timeout_core::{Expired, Scope, StoreError, Timing, TrackedKey};
+use timeout_core::{
+    Scope,
+    store::{Expired, StoreError, Timing, TrackedKey},
+};
 
 use super::{Inner, ms};
 use crate::{
