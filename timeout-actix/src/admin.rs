@@ -7,9 +7,7 @@ use actix_web::{
 };
 use timeout_core::{
     Tracker,
-    admin::{
-        ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, admin_sessions, admin_sign_out,
-    },
+    admin::{self, Answer, SESSIONS_PATH, SIGN_OUT_PATH},
 };
 
 use crate::{Identify, SessionTimeout, config::response};
@@ -51,12 +49,12 @@ impl<I: Identify> SessionTimeout<I> {
         move |config| {
             config
                 .service(
-                    web::resource(ADMIN_SESSIONS_PATH)
+                    web::resource(SESSIONS_PATH)
                         .app_data(tracker.clone())
                         .route(web::get().to(sessions)),
                 )
                 .service(
-                    web::resource(ADMIN_SIGN_OUT_PATH)
+                    web::resource(SIGN_OUT_PATH)
                         .app_data(tracker)
                         .route(web::post().to(sign_out)),
                 );
@@ -65,13 +63,13 @@ impl<I: Identify> SessionTimeout<I> {
 }
 
 async fn sessions(tracker: web::Data<Tracker>, user: web::Path<String>) -> HttpResponse {
-    to_response(admin_sessions(&tracker, &user).await)
+    to_response(admin::list_sessions(&tracker, &user).await)
 }
 
 async fn sign_out(tracker: web::Data<Tracker>, user: web::Path<String>) -> HttpResponse {
-    to_response(admin_sign_out(&tracker, &user).await)
+    to_response(admin::sign_out(&tracker, &user).await)
 }
 
-fn to_response(answer: AdminAnswer) -> HttpResponse {
+fn to_response(answer: Answer) -> HttpResponse {
     response(answer.status, answer.headers(), answer.body)
 }

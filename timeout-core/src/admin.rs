@@ -15,33 +15,33 @@ use crate::{StoreError, Tracker, audit::Escaped};
 
 /// The route listing a user's sessions, under where the application mounts
 /// the operator routes (path syntax of axum 0.8 and actix-web).
-pub const ADMIN_SESSIONS_PATH: &str = "/users/{user}/sessions";
+pub const SESSIONS_PATH: &str = "/users/{user}/sessions";
 
 /// The route signing a user out everywhere (`POST`), likewise.
-pub const ADMIN_SIGN_OUT_PATH: &str = "/users/{user}/sign-out";
+pub const SIGN_OUT_PATH: &str = "/users/{user}/sign-out";
 
 /// An answer of an operator route.
 ///
 /// ```
-/// use timeout_core::{Policy, Tracker, admin::admin_sessions};
+/// use timeout_core::{Policy, Tracker, admin::list_sessions};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let tracker = Tracker::new(Policy::builder().enabled(true).build()?);
-/// let answer = admin_sessions(&tracker, "alice").await;
+/// let answer = list_sessions(&tracker, "alice").await;
 /// assert_eq!((answer.status, answer.body.as_str()), (200, r#"{"user":"alice","sessions":[]}"#));
-/// assert_eq!(admin_sessions(&tracker, "").await.status, 400);
+/// assert_eq!(list_sessions(&tracker, "").await.status, 400);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct AdminAnswer {
+pub struct Answer {
     /// HTTP status code.
     pub status: u16,
     /// JSON body.
     pub body: String,
 }
 
-impl AdminAnswer {
+impl Answer {
     /// The headers to send with it: JSON, never cached (it changes with
     /// every request), and `Retry-After` while the store is unreachable.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, Cow<'static, str>)> + use<> {
@@ -54,18 +54,18 @@ impl AdminAnswer {
         .flatten()
     }
 
-    fn ok(body: &impl Serialize) -> AdminAnswer {
+    fn ok(body: &impl Serialize) -> Answer {
         match serde_json::to_string(body) {
-            Ok(body) => AdminAnswer { status: 200, body },
+            Ok(body) => Answer { status: 200, body },
             // Plain strings and numbers always serialize; kept total anyway.
-            Err(err) => AdminAnswer {
+            Err(err) => Answer {
                 status: 500,
                 body: json!({ "error": err.to_string() }).to_string(),
             },
         }
     }
 
-    fn failed(err: &AdminError) -> AdminAnswer {
+    fn failed(err: &AdminError) -> Answer {
         let status = match err {
             AdminError::User(_) => 400,
             AdminError::Store(StoreError::Unsupported { .. }) => 501,
@@ -77,7 +77,7 @@ impl AdminAnswer {
         if status != 400 {
             tracing::error!(target: "timeout", "an operator's request failed: {err}");
         }
-        AdminAnswer {
+        Answer {
             status,
             body: json!({ "error": err.to_string() }).to_string(),
         }
@@ -87,7 +87,7 @@ impl AdminAnswer {
 /// `GET .../users/{user}/sessions`: `{"user":"alice","sessions":[{"session":"s-12…",
 /// "deadlineMs":1700000000000,"secondsLeft":1799.5}]}`, soonest deadline
 /// first (see [`Tracker::sessions_of`]).
-pub async fn admin_sessions(tracker: &Tracker, user: &str) -> AdminAnswer {
+pub async fn list_sessions(tracker: &Tracker, user: &str) -> Answer {
     match tracker.sessions_of(user).await {
         Ok(sessions) => {
             let sessions = sessions
@@ -98,9 +98,9 @@ pub async fn admin_sessions(tracker: &Tracker, user: &str) -> AdminAnswer {
                     seconds_left: seconds(s.time_left),
                 })
                 .collect();
-            AdminAnswer::ok(&UserSessions { user, sessions })
+            Answer::ok(&UserSessions { user, sessions })
         }
-        Err(err) => AdminAnswer::failed(&err),
+        Err(err) => Answer::failed(&err),
     }
 }
 
@@ -108,7 +108,7 @@ pub async fn admin_sessions(tracker: &Tracker, user: &str) -> AdminAnswer {
 /// number of sessions this request signed out (see
 /// [`Tracker::sign_out_everywhere`]); 0 when there were none, so a retry is
 /// harmless.
-pub async fn admin_sign_out(tracker: &Tracker, user: &str) -> AdminAnswer {
+pub async fn sign_out(tracker: &Tracker, user: &str) -> Answer {
     match tracker.sign_out_everywhere(user).await {
         Ok(signed_out) => {
             tracing::info!(
@@ -118,9 +118,9 @@ pub async fn admin_sign_out(tracker: &Tracker, user: &str) -> AdminAnswer {
                 sessions = signed_out,
                 "an operator signed the user out everywhere"
             );
-            AdminAnswer::ok(&SignedOut { user, signed_out })
+            Answer::ok(&SignedOut { user, signed_out })
         }
-        Err(err) => AdminAnswer::failed(&err),
+        Err(err) => Answer::failed(&err),
     }
 }
 

@@ -98,9 +98,7 @@ pub use self::{
 // Every public name at the root too, for this crate's own code.
 #[allow(unused_imports)]
 pub(crate) use self::{
-    admin::{
-        ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, admin_sessions, admin_sign_out,
-    },
+    admin::{Answer, SESSIONS_PATH, SIGN_OUT_PATH, list_sessions, sign_out},
     client::{AssetAnswer, CLIENT_PATH, ClientAsset, STATUS_PATH, asset_at, status_json},
     clock::{Clock, SystemClock},
     config::{

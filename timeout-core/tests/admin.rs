@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use timeout_core::{
     Decision, MemoryStore, Notification, Policy, RequestKind, Scope, Store, Subject, TimeoutHook,
     Timestamp, Tracker,
-    admin::{AdminError, admin_sessions, admin_sign_out},
+    admin::{AdminError, list_sessions, sign_out},
     clock::ManualClock,
     config::PolicyBuilder,
     hooks::HookError,
@@ -147,32 +147,32 @@ async fn nothing_is_listed_or_signed_out_for_exempt_disabled_or_impossible_users
 async fn the_operator_answers_say_what_went_wrong() {
     let (tracker, _clock) = tracker_on(policy(), &Runs::default());
     tracker.login(&subject("s1", "alice")).await;
-    let listed = admin_sessions(&tracker, "alice").await;
+    let listed = list_sessions(&tracker, "alice").await;
     assert_eq!(listed.status, 200);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&listed.body).unwrap()["sessions"][0]["secondsLeft"],
         60.0
     );
-    let signed = admin_sign_out(&tracker, "alice").await;
+    let signed = sign_out(&tracker, "alice").await;
     assert_eq!(
         (signed.status, signed.body.as_str()),
         (200, r#"{"user":"alice","signedOut":1}"#)
     );
-    let bad = admin_sign_out(&tracker, &"x".repeat(2_000)).await;
+    let bad = sign_out(&tracker, &"x".repeat(2_000)).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("user name is 2000 bytes"), "{}", bad.body);
 
     let unreachable = Tracker::builder(policy().build().unwrap())
         .store(Arc::new(UnreachableStore::new("redis at 10.0.0.9:6379")))
         .build();
-    let answer = admin_sessions(&unreachable, "alice").await;
+    let answer = list_sessions(&unreachable, "alice").await;
     assert_eq!(answer.status, 503);
     assert!(answer.headers().any(|(name, _)| name == "retry-after"));
 
     let old = Tracker::builder(policy().build().unwrap())
         .store(Arc::new(StoreOfOldVersion::default()))
         .build();
-    let answer = admin_sign_out(&old, "alice").await;
+    let answer = sign_out(&old, "alice").await;
     assert_eq!(answer.status, 501);
     assert!(
         answer.body.contains("implement Store::keys_of_user"),

@@ -10,9 +10,7 @@ use axum::{
 };
 use timeout_core::{
     Tracker,
-    admin::{
-        ADMIN_SESSIONS_PATH, ADMIN_SIGN_OUT_PATH, AdminAnswer, admin_sessions, admin_sign_out,
-    },
+    admin::{self, Answer, SESSIONS_PATH, SIGN_OUT_PATH},
 };
 
 use crate::{Identify, SessionTimeout, refusal::response};
@@ -61,20 +59,20 @@ impl<I: Identify> SessionTimeout<I> {
         S: Clone + Send + Sync + 'static,
     {
         Router::new()
-            .route(ADMIN_SESSIONS_PATH, get(sessions))
-            .route(ADMIN_SIGN_OUT_PATH, post(sign_out))
+            .route(SESSIONS_PATH, get(sessions))
+            .route(SIGN_OUT_PATH, post(sign_out))
             .with_state(self.tracker().clone())
     }
 }
 
 async fn sessions(State(tracker): State<Tracker>, Path(user): Path<String>) -> Response {
-    to_response(admin_sessions(&tracker, &user).await)
+    to_response(admin::list_sessions(&tracker, &user).await)
 }
 
 async fn sign_out(State(tracker): State<Tracker>, Path(user): Path<String>) -> Response {
-    to_response(admin_sign_out(&tracker, &user).await)
+    to_response(admin::sign_out(&tracker, &user).await)
 }
 
-fn to_response(answer: AdminAnswer) -> Response {
+fn to_response(answer: Answer) -> Response {
     response(answer.status, answer.headers(), Body::from(answer.body))
 }
