@@ -14,7 +14,7 @@
 #                claim could lapse; the lateness then includes a 1 s takeover)
 #   --users N    users per scenario (default 300)
 #   --scenarios  some of: baseline, kill-claimer, redis-restart, cut-connections,
-#                hung-hook, skewed-clock, cluster-master-restart
+#                hung-hook, skewed-clock, cluster-master-restart, sign-out-kill-claimer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

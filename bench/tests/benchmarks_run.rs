@@ -1,6 +1,6 @@
 //! The benchmark programs run, once, with tiny sizes, so they do not rot:
 //! every bench-server stack answers a logged-in request and refuses none,
-//! and both scale-bench modes finish on both stores (and the sweep on a
+//! and every scale-bench mode finishes on both stores (and the sweep on a
 //! Redis Cluster, its shards on every master) with every logout delivered.
 //! Nothing here is timed.
 
@@ -204,5 +204,27 @@ fn the_lateness_benchmark_runs_on_both_stores() {
             "{out}"
         );
         assert!(out.contains("hooks ran: 300"), "{out}");
+    }
+}
+
+#[test]
+fn the_operator_benchmark_runs_on_both_stores() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    for store in [
+        &["--store", "memory"][..],
+        &["--store", "redis", "--redis", &url],
+    ] {
+        let mut args = vec!["operator", "--keys", "3000", "--rounds", "2"];
+        args.extend_from_slice(store);
+        let out = scale_bench(&args);
+        // It fails unless each user's ten sessions are found and claimed.
+        assert!(
+            out.contains("tracked 3000 sessions of 300 users")
+                && out.contains("scope session, one user's sessions among 3000: min ")
+                && out.contains("scope session, signing those out: min ")
+                && out.contains("scope user, one key: min "),
+            "{out}"
+        );
     }
 }

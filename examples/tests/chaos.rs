@@ -4,7 +4,9 @@
 //! scenario it counts what a security control must never do (a user whose
 //! logout got lost, a logout whose hooks completed twice, a user let back
 //! in after the deadline or after a lost state, a socket left open after
-//! the logout) and the worst lateness of a logout on a socket.
+//! the logout) and the worst lateness of a logout on a socket. One scenario
+//! signs every user out through the operator routes instead of waiting for
+//! the timeout, and kills the replica running the sign-outs' hooks.
 //!
 //! `scripts/test.sh` runs it small (`CHAOS_USERS`, default 24);
 //! `scripts/chaos.sh` runs it with a few hundred users and prints the
@@ -26,7 +28,9 @@ use futures_util::StreamExt;
 use test_redis::{RedisCluster, RedisServer};
 use tokio_tungstenite::tungstenite::{Message, http::header};
 
-const LOGOUT: &str = r#"{"LogoutNotification":{"reason":"Logged out due to session timeout"}}"#;
+/// How every logout notification begins, whatever its reason (a timeout,
+/// an operator's sign-out).
+const LOGOUT_PREFIX: &str = r#"{"LogoutNotification":{"reason":"#;
 const TIMEOUT: Duration = Duration::from_secs(6);
 const WARN_SECONDS: &str = "3";
 const REPLICAS: usize = 3;
@@ -50,9 +54,13 @@ enum Scenario {
     /// The timeout state on a 3-master cluster; one master is killed and
     /// restarted empty.
     ClusterMasterRestart,
+    /// Operators on two replicas race to sign every user out, long before
+    /// the deadlines; the replica running the sign-outs' hooks is killed in
+    /// the middle of them.
+    SignOutKillClaimer,
 }
 
-const ALL: [Scenario; 7] = [
+const ALL: [Scenario; 8] = [
     Scenario::Baseline,
     Scenario::KillClaimer,
     Scenario::RedisRestart,
@@ -60,6 +68,7 @@ const ALL: [Scenario; 7] = [
     Scenario::HungHook,
     Scenario::SkewedClock,
     Scenario::ClusterMasterRestart,
+    Scenario::SignOutKillClaimer,
 ];
 
 impl Scenario {
@@ -72,6 +81,7 @@ impl Scenario {
             Scenario::HungHook => "hung-hook",
             Scenario::SkewedClock => "skewed-clock",
             Scenario::ClusterMasterRestart => "cluster-master-restart",
+            Scenario::SignOutKillClaimer => "sign-out-kill-claimer",
         }
     }
 }
@@ -179,7 +189,7 @@ async fn watch_socket(
             let left = until.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, ws.next()).await {
                 Err(_) => return log,
-                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == LOGOUT => {
+                Ok(Some(Ok(Message::Text(text)))) if text.as_str().starts_with(LOGOUT_PREFIX) => {
                     log.logout_at.get_or_insert_with(Instant::now);
                 }
                 Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
@@ -190,6 +200,36 @@ async fn watch_socket(
             }
         }
     })
+}
+
+/// Operators logged in on replicas 0 and 1 both sign each user out, at
+/// once, in the background; each user's "deadline" becomes the moment its
+/// sign-out was sent, which the lateness is measured from.
+async fn sign_everyone_out(http: &reqwest::Client, replicas: &[Replica], all: &mut [User]) {
+    let operators = [
+        (
+            replicas[0].addr.clone(),
+            log_in(http, &replicas[0].addr, "admin").await,
+        ),
+        (
+            replicas[1].addr.clone(),
+            log_in(http, &replicas[1].addr, "admin").await,
+        ),
+    ];
+    for user in all.iter_mut() {
+        user.deadline = Instant::now();
+        for (addr, cookie) in &operators {
+            let request = http
+                .post(format!(
+                    "http://{addr}/admin/timeout/users/{}/sign-out",
+                    user.name
+                ))
+                .header(header::COOKIE, cookie);
+            // A request to the replica that gets killed may fail: the other
+            // operator's, or the takeover of the dead one's claim, covers it.
+            tokio::spawn(request.send());
+        }
+    }
 }
 
 /// Runs one scenario with `users` users and counts.
@@ -203,7 +243,9 @@ async fn run(scenario: Scenario, users: usize) -> Counts {
         .map(|i| {
             let mut args = base.clone();
             match scenario {
-                Scenario::KillClaimer => args.extend(["--hook-delay-ms".into(), "800".into()]),
+                Scenario::KillClaimer | Scenario::SignOutKillClaimer => {
+                    args.extend(["--hook-delay-ms".into(), "800".into()])
+                }
                 Scenario::HungHook => args.extend([
                     "--hang-hook-user".into(),
                     "user0".into(),
@@ -242,9 +284,12 @@ async fn run(scenario: Scenario, users: usize) -> Counts {
     }
     let first_deadline = all.first().map_or_else(Instant::now, |u| u.deadline);
     let last_deadline = all.last().map_or_else(Instant::now, |u| u.deadline);
+    if scenario == Scenario::SignOutKillClaimer {
+        sign_everyone_out(&http, &replicas, &mut all).await;
+    }
     // The fault.
     match scenario {
-        Scenario::KillClaimer => {
+        Scenario::KillClaimer | Scenario::SignOutKillClaimer => {
             // The first replica to start running hooks dies in the middle.
             let victim = loop {
                 if let Some(i) = replicas.iter().position(|r| {
@@ -339,6 +384,16 @@ async fn run(scenario: Scenario, users: usize) -> Counts {
         if completed == 0 && !socket_logout && !state_lost && !dead(&user.name) {
             counts.lost += 1;
             eprintln!("{}: {} lost", scenario.name(), user.name);
+        }
+        // A sign-out's hooks free what the session held: they must complete
+        // even when the replica that claimed it died, whatever the socket saw.
+        if scenario == Scenario::SignOutKillClaimer && completed == 0 && !dead(&user.name) {
+            counts.lost += 1;
+            eprintln!(
+                "{}: {}'s sign-out hooks never ran",
+                scenario.name(),
+                user.name
+            );
         }
         if scenario == Scenario::HungHook && user.name == "user0" && !dead(&user.name) {
             counts.lost += 1;

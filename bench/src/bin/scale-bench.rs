@@ -5,7 +5,14 @@
 //!     [--due 10000] [--shards 16] [--rounds 3]
 //! scale-bench lateness --store memory|redis [--redis URL | --cluster MASTERS] [--keys 100000]
 //!     [--tracked 0] [--spread-seconds 60] [--timeout-seconds 10] [--warn-seconds 5]
+//! scale-bench operator --store memory|redis [--redis URL | --cluster MASTERS] [--keys 1000000]
+//!     [--rounds 3]
 //! ```
+//! - `operator`: tracks `--keys` sessions in scope session, ten per user,
+//!   then times, `--rounds` times, what the operator routes cost: finding
+//!   one user's sessions (a scan of every tracked key) and signing them
+//!   out (a claim per session); and, for comparison, the lookup of one
+//!   key in scope user.
 //! - `sweep`: tracks `--keys` keys, `--due` of them with a 2-second timeout
 //!   and the rest with an hour, each due key with an open subscription (a
 //!   socket); waits until they are due, then times the sweeps that claim and
@@ -41,14 +48,14 @@ use std::{
 
 use futures_util::{StreamExt, stream};
 use timeout_core::{
-    Decision, MemoryStore, Notification, Policy, RequestKind, Store, Subject, Tracker,
+    Decision, MemoryStore, Notification, Policy, RequestKind, Scope, Store, Subject, Tracker,
     clock::{Clock, SystemClock},
     hook_fn,
     store::{Timing, Touch, TouchOutcome},
 };
 use timeout_redis::RedisStore;
 
-const USAGE: &str = "usage: scale-bench sweep|lateness --store memory|redis \
+const USAGE: &str = "usage: scale-bench sweep|lateness|operator --store memory|redis \
     [--redis URL | --cluster MASTERS] [--keys N] [--due N] [--shards N] [--rounds N] \
     [--tracked N] [--spread-seconds N] [--timeout-seconds N] [--warn-seconds N]";
 
@@ -56,6 +63,7 @@ const USAGE: &str = "usage: scale-bench sweep|lateness --store memory|redis \
 enum Mode {
     Sweep,
     Lateness,
+    Operator,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,8 +93,13 @@ fn parse() -> Result<Args, String> {
     let mode = match given.next().as_deref() {
         Some("sweep") => Mode::Sweep,
         Some("lateness") => Mode::Lateness,
-        Some(other) => return Err(format!("unknown mode {other:?}: sweep or lateness")),
-        None => return Err("a mode is required: sweep or lateness".into()),
+        Some("operator") => Mode::Operator,
+        Some(other) => {
+            return Err(format!(
+                "unknown mode {other:?}: sweep, lateness or operator"
+            ));
+        }
+        None => return Err("a mode is required: sweep, lateness or operator".into()),
     };
     let mut args = Args {
         mode,
@@ -165,7 +178,7 @@ fn parse() -> Result<Args, String> {
 impl Args {
     fn keys(&self) -> u64 {
         self.keys.unwrap_or(match self.mode {
-            Mode::Sweep => 1_000_000,
+            Mode::Sweep | Mode::Operator => 1_000_000,
             Mode::Lateness => 100_000,
         })
     }
@@ -234,6 +247,7 @@ async fn main() -> ExitCode {
     let result = match args.mode {
         Mode::Sweep => sweep(&args, target.as_ref()).await,
         Mode::Lateness => lateness(&args, target.as_ref()).await,
+        Mode::Operator => operator(&args, target.as_ref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -436,21 +450,39 @@ fn user(prefix: &str, i: u64) -> String {
     format!("{prefix}{i:07}")
 }
 
-/// Tracks the keys `names` with `timeout`, 256 at a time.
+/// Tracks the keys `names` with `timeout`, 256 at a time; each key is its
+/// own user and session.
 async fn fill(
     store: &Arc<dyn Store>,
     names: impl Iterator<Item = String>,
     timeout: Duration,
     timing: Timing,
 ) -> Result<(), String> {
+    fill_sessions(
+        store,
+        names.map(|name| (name.clone(), name)),
+        timeout,
+        timing,
+    )
+    .await
+}
+
+/// Tracks the sessions `sessions` (session id, user) as keys of their own
+/// (scope session) with `timeout`, 256 at a time.
+async fn fill_sessions(
+    store: &Arc<dyn Store>,
+    sessions: impl Iterator<Item = (String, String)>,
+    timeout: Duration,
+    timing: Timing,
+) -> Result<(), String> {
     let failures = AtomicU64::new(0);
-    stream::iter(names)
-        .for_each_concurrent(256, |name| {
+    stream::iter(sessions)
+        .for_each_concurrent(256, |(name, user)| {
             let failures = &failures;
             async move {
                 let touch = Touch::new(
                     &name,
-                    &name,
+                    &user,
                     &name,
                     RequestKind::Activity,
                     SystemClock.now(),
@@ -578,6 +610,76 @@ async fn sweep(args: &Args, target: Option<&RedisTarget>) -> Result<(), String> 
         times[times.len() / 2],
         times[times.len() - 1]
     );
+    Ok(())
+}
+
+async fn operator(args: &Args, target: Option<&RedisTarget>) -> Result<(), String> {
+    let keys = args.keys();
+    let users = (keys / 10).max(1);
+    let (store, _memory) = store_of(args, target, "operator").await?;
+    let timing = Timing::new(Duration::ZERO, Duration::from_secs(3600));
+    let hour = Duration::from_secs(3600);
+    let started = Instant::now();
+    fill_sessions(
+        &store,
+        (0..keys).map(|i| (user("s", i), user("u", i % users))),
+        hour,
+        timing,
+    )
+    .await?;
+    // Keys of scope user, to compare one lookup with the scan.
+    fill(&store, (0..1_000).map(|i| user("one", i)), hour, timing).await?;
+    println!(
+        "tracked {keys} sessions of {users} users (scope session) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (mut list, mut sign, mut lookup) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..u64::from(args.rounds) {
+        let name = user("u", round * 7 % users);
+        let started = Instant::now();
+        let found = store
+            .keys_of_user(&name, Scope::Session)
+            .await
+            .map_err(|e| e.to_string())?;
+        list.push(started.elapsed().as_secs_f64() * 1000.0);
+        if found.len() as u64 != (keys / users).min(keys) {
+            return Err(format!("{name}: found {} sessions", found.len()));
+        }
+        let started = Instant::now();
+        for key in &found {
+            store
+                .claim_now(&key.key, SystemClock.now(), timing)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(format!("{} was not claimed", key.key))?;
+        }
+        sign.push(started.elapsed().as_secs_f64() * 1000.0);
+        let one = user("one", round);
+        let started = Instant::now();
+        let found = store
+            .keys_of_user(&one, Scope::User)
+            .await
+            .map_err(|e| e.to_string())?;
+        lookup.push(started.elapsed().as_secs_f64() * 1000.0);
+        if found.len() != 1 {
+            return Err(format!("{one}: found {} keys", found.len()));
+        }
+    }
+    let summary = |mut times: Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        format!(
+            "min {:.2} ms, median {:.2} ms, max {:.2} ms",
+            times[0],
+            times[times.len() / 2],
+            times[times.len() - 1]
+        )
+    };
+    println!(
+        "scope session, one user's sessions among {keys}: {}",
+        summary(list)
+    );
+    println!("scope session, signing those out: {}", summary(sign));
+    println!("scope user, one key: {}", summary(lookup));
     Ok(())
 }
 
