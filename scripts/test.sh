@@ -89,6 +89,11 @@ publish_log=$(mktemp)
 # reuses an unpacked copy of the same version: drop ours from earlier runs,
 # or the others are verified against stale sources.
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/timeout-{core,tower,actix,redis}-[0-9]*
+# Cargo also takes a registry package's build as never changing: a crate
+# verified against an earlier run's timeout-core of the same version would
+# compile against its stale library. Their builds go too (the workspace's own
+# are rebuilt when next needed).
+cargo clean --quiet -p timeout-core -p timeout-tower -p timeout-actix -p timeout-redis
 if ! cargo publish --workspace --dry-run --locked --allow-dirty >"$publish_log" 2>&1; then
   cat "$publish_log" >&2
   fail "cargo publish --dry-run failed (above)"

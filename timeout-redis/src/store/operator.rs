@@ -68,7 +68,14 @@ impl Inner {
             invocation.arg(&cursor).arg(user).arg(SCAN_STEP);
             let reply = self.call(shard, &invocation).await?;
             for i in (2..reply.len()).step_by(2) {
-                keys.push(self.tracked(reply.text(i)?, reply.text(i + 1)?)?);
+                // One unreadable record must not hide every other user's
+                // sessions: the gate and the sweep log its key out as lost.
+                match self.tracked(reply.text(i)?, reply.text(i + 1)?) {
+                    Ok(key) => keys.push(key),
+                    Err(err) => self.log_background(&format!(
+                        "an operator's listing skipped a record it cannot read: {err}"
+                    )),
+                }
             }
             cursor = reply.text(1)?.to_owned();
             if cursor == "0" {
