@@ -58,7 +58,7 @@ pub trait TimeoutHook: Send + Sync + 'static {
     }
 
     /// Called when the web framework's own session expired while the idle
-    /// timeout still ran (see [`FrameworkSessions`](crate::FrameworkSessions)):
+    /// timeout still ran (see [`FrameworkSessions`](crate::framework::FrameworkSessions)):
     /// the framework logged the user out, not the idle timeout, whose
     /// tracking goes on until its own deadline. Bounded and retried like
     /// [`on_timeout`](TimeoutHook::on_timeout); the default does nothing.

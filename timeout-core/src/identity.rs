@@ -1,4 +1,4 @@
-//! Who made a request, as every adapter reports it to the [`Gate`](crate::Gate).
+//! Who made a request, as every adapter reports it to the [`Gate`](crate::adapter::Gate).
 
 use std::{borrow::Cow, error::Error as StdError, fmt};
 

@@ -95,37 +95,22 @@ pub use self::{
     },
 };
 
-// Every public name at the root too, for this crate's own code.
-#[allow(unused_imports)]
+// Names the crate's own code reaches at the root.
 pub(crate) use self::{
-    admin::{Answer, SESSIONS_PATH, SIGN_OUT_PATH, list_sessions, sign_out},
-    client::{AssetAnswer, CLIENT_PATH, ClientAsset, STATUS_PATH, asset_at, status_json},
+    client::ClientAsset,
     clock::{Clock, SystemClock},
-    config::{
-        DEFAULT_IDLE_TIMEOUT, DEFAULT_REMEMBER, DEFAULT_WARN_BEFORE, PolicyBuilder,
-        StoreUnavailable,
-    },
+    config::StoreUnavailable,
     deferred::DeferredActivity,
-    forward::{Incoming, NotificationSocket, SSE_KEEP_ALIVE, SseFrames, forward_notifications},
-    framework::{
-        DEFAULT_FRAMEWORK_WATCH, FrameworkExpiry, FrameworkSessions, FrameworkWatch, StillAlive,
-    },
-    gate::{
-        CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE, Decided, Deciding, EVENTS_PATH,
-        Endpoints, Entry, Gate, IDENTIFY_FAILED_JSON, NOT_LOGGED_IN, NOT_LOGGED_IN_JSON,
-        NOTIFICATIONS_PATH, RESET_PATH, Verdict, identify_failed,
-    },
-    heartbeat::{Beat, DEFAULT_PING_INTERVAL, Heartbeat, MAX_CLIENT_MESSAGE},
-    hook_runs::{DEFAULT_HOOK_RETRIES, DEFAULT_HOOK_TIMEOUT},
-    hooks::{FnHook, HookError},
-    hub::{Ended, EventSink, KnownKey, Subscription},
-    identity::{IdentifyError, Identity, IntoIdentity},
-    notification::{KeyEvent, LOGOUT_JSON, LOGOUT_REASON, SIGNED_OUT_REASON},
-    passive::{PassivePredicate, PassiveRules, RequestView},
-    session_user::{SESSION_USER_KEY, SessionUser},
+    framework::FrameworkExpiry,
+    gate::{CLOSE_LOGGED_OUT, CLOSE_TIMED_OUT, CLOSE_UNRESPONSIVE},
+    heartbeat::{Beat, DEFAULT_PING_INTERVAL, Heartbeat},
+    hooks::HookError,
+    hub::{EventSink, Subscription},
+    identity::{IdentifyError, Identity},
+    notification::KeyEvent,
+    passive::{PassiveRules, RequestView},
     store::{
-        Cause, Claim, Due, DueWarning, Expired, MemoryStoreStats, StateLost, StoreError, Timing,
-        Touch, TouchOutcome, TrackedKey, UnreachableStore,
+        Cause, Claim, Due, DueWarning, Expired, StateLost, StoreError, Timing, Touch, TouchOutcome,
     },
-    tracker::{AdminError, Refusal, SESSION_LIMIT_JSON, SessionDeadline, UNAVAILABLE_JSON},
+    tracker::Refusal,
 };

@@ -164,7 +164,7 @@ impl TrackerBuilder {
     }
 
     /// How long one attempt of a hook may take before it counts as failed
-    /// (default [`DEFAULT_HOOK_TIMEOUT`](crate::DEFAULT_HOOK_TIMEOUT); at
+    /// (default [`DEFAULT_HOOK_TIMEOUT`](crate::hooks::DEFAULT_HOOK_TIMEOUT); at
     /// least 1 ms). A request refused at the gate waits for its logout's
     /// hooks at most this long; they go on in the background after it.
     pub fn hook_timeout(mut self, timeout: Duration) -> Self {
@@ -174,7 +174,7 @@ impl TrackerBuilder {
 
     /// How many times a failed or timed-out hook is tried again, with a
     /// backoff from 200 ms doubling to 5 s, before the run is recorded as
-    /// dead (default [`DEFAULT_HOOK_RETRIES`](crate::DEFAULT_HOOK_RETRIES)).
+    /// dead (default [`DEFAULT_HOOK_RETRIES`](crate::hooks::DEFAULT_HOOK_RETRIES)).
     pub fn hook_retries(mut self, retries: u32) -> Self {
         self.hook_policy.retries = retries;
         self
@@ -457,7 +457,7 @@ impl Tracker {
     }
 
     /// Runs the hooks' [`on_framework_session_expired`](TimeoutHook::on_framework_session_expired)
-    /// for `expiry` (the audit record is [`FrameworkSessions`](crate::FrameworkSessions)'s).
+    /// for `expiry` (the audit record is [`FrameworkSessions`](crate::framework::FrameworkSessions)'s).
     pub(crate) async fn framework_session_expired(&self, expiry: &crate::FrameworkExpiry) {
         let inner = &self.inner;
         hook_runs::run_framework_expired(

@@ -81,7 +81,7 @@ impl Tracker {
     /// Signs `user` out of every session on every replica, at once: each of
     /// the user's keys is claimed from the store (by exactly one caller,
     /// however many operators and replicas race), its sockets get the
-    /// logout notification with [`SIGNED_OUT_REASON`](crate::SIGNED_OUT_REASON)
+    /// logout notification with [`SIGNED_OUT_REASON`](crate::wire::SIGNED_OUT_REASON)
     /// wherever they are, its hooks run once and the audit log records it
     /// with [`Cause::SignedOut`](crate::Cause::SignedOut). The sessions are
     /// refused afterwards as timed-out ones are. Returns how many sessions
