@@ -751,6 +751,16 @@ async fn assert_listed(operator: &Browser, user: &str, count: usize, min: f64, m
     }
 }
 
+/// Alice logged in twice, bob once, and an operator's client.
+async fn alice_twice_bob_and_an_operator(app: &RunningApp) -> [Browser; 4] {
+    [
+        logged_in(app, "alice").await,
+        logged_in(app, "alice").await,
+        logged_in(app, "bob").await,
+        Browser::new(&app.base),
+    ]
+}
+
 async fn sign_out(operator: &Browser, user: &str) -> Value {
     let path = format!("/admin/users/{user}/sign-out");
     let answer = operator.post(&path, Value::Null).await;
@@ -766,10 +776,7 @@ pub async fn an_operator_lists_and_signs_out_a_user_everywhere(launch: &dyn Laun
     let app = launch
         .start(AppConfig::enabled("timeout.session.seconds=30"))
         .await;
-    let first = logged_in(&app, "alice").await;
-    let second = logged_in(&app, "alice").await;
-    let bob = logged_in(&app, "bob").await;
-    let operator = Browser::new(&app.base);
+    let [first, second, bob, operator] = alice_twice_bob_and_an_operator(&app).await;
     assert_listed(&operator, "alice", 2, 25.0, 30.0).await;
     let mut socket = first.socket().await;
 
@@ -803,10 +810,7 @@ pub async fn an_operator_signs_out_every_session_in_session_scope(launch: &dyn L
             "timeout.session.seconds=30\ntimeout.session.scope=session",
         ))
         .await;
-    let first = logged_in(&app, "alice").await;
-    let second = logged_in(&app, "alice").await;
-    let bob = logged_in(&app, "bob").await;
-    let operator = Browser::new(&app.base);
+    let [first, second, bob, operator] = alice_twice_bob_and_an_operator(&app).await;
     assert_listed(&operator, "alice", 2, 25.0, 30.0).await;
     assert_listed(&operator, "bob", 1, 25.0, 30.0).await;
 

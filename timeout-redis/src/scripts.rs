@@ -136,6 +136,23 @@ end
 local function mark_gone(gone, marks)
   if #marks > 0 then variadic('ZADD', gone, marks) end
 end
+-- Claims key `m` (sessions `s`) as the one batch line `line`, leased under
+-- `batch`: it stops being tracked, and its sessions are remembered as gone
+-- for `remember`. Shared by every claim of a single key (a timeout at the
+-- gate, an operator's sign-out).
+local function claim_one(r, due, claims, leases, gone, m, s, line, batch, now, lease, remember)
+  lease_batch(claims, leases, batch, {line}, now + lease)
+  redis.call('HDEL', r, m)
+  redis.call('ZREM', due, m)
+  if remember > 0 then
+    local marks = {}
+    for _, y in ipairs(sessions_of(s, m)) do
+      marks[#marks + 1] = now + remember
+      marks[#marks + 1] = y
+    end
+    mark_gone(gone, marks)
+  end
+end
 local function create(r, due, m, u, x, now, timeout, lifetime, warn)
   local a = 0
   if lifetime > 0 then a = now + lifetime end
@@ -237,17 +254,7 @@ if d then
   -- A batch of one, named after its only run: a key's deadline is
   -- claimed once, so the name is unique.
   local batch = 'x:' .. m .. ':' .. fmt(d)
-  lease_batch(claims, leases, batch, {line}, now + lease)
-  redis.call('HDEL', r, m)
-  redis.call('ZREM', due, m)
-  if remember > 0 then
-    local marks = {}
-    for _, y in ipairs(sessions_of(s, m)) do
-      marks[#marks + 1] = now + remember
-      marks[#marks + 1] = y
-    end
-    mark_gone(gone, marks)
-  end
+  claim_one(r, due, claims, leases, gone, m, s, line, batch, now, lease, remember)
   if member or was_gone then return {now, 'X', batch, line} end
   local nd, na = create(r, due, m, u, x, now, timeout, lifetime, warn)
   return {now, 'N', nd, na, batch, line}
@@ -604,21 +611,11 @@ local changed = epoch_changed(KEYS[6], ARGV[4], ARGV[5], now)
 if changed then return changed end
 local rec = redis.call('HGET', r, m)
 if not rec then return {now, 'U'} end
-local d, a, w, u, s = parse(rec)
+local d, _, _, _, s = parse(rec)
 if not d then return {now, 'C', rec} end
 local line = 'o,' .. m .. ',' .. rec
 local batch = 'o:' .. ARGV[6]
-lease_batch(claims, leases, batch, {line}, now + lease)
-redis.call('HDEL', r, m)
-redis.call('ZREM', due, m)
-if remember > 0 then
-  local marks = {}
-  for _, y in ipairs(sessions_of(s, m)) do
-    marks[#marks + 1] = now + remember
-    marks[#marks + 1] = y
-  end
-  mark_gone(gone, marks)
-end
+claim_one(r, due, claims, leases, gone, m, s, line, batch, now, lease, remember)
 return {now, 'X', batch, line}
 "#;
 
